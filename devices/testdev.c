@@ -1,0 +1,895 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * testdev: the sample migratable device (see include/vfio-mig/testdev.h).
+ *
+ * Locking: the device library calls the callbacks with its own lock held; `lock` below
+ * protects the content, the dirty bitmap and the stream cursors against the workload
+ * thread, which takes only `lock`.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "util.h"
+#include "vfio-mig/fsm.h"
+#include "vfio-mig/testdev.h"
+
+#define ARC_LOG_LEN 256
+#define WORKLOAD_PIECE 4096u
+#define WORKLOAD_TICK_NS 5000000L
+
+struct save_cursor {
+	bool active;
+	bool tracking;	    /* the device runs while saving: log dirty chunks */
+	bool header_sent;
+	bool end_sent;
+	uint64_t next_chunk;	 /* first pass */
+	uint64_t first_emitted;	 /* bytes of the first pass emitted */
+	uint64_t dirty_cursor;
+	uint8_t rec[VFM_TESTDEV_REC_SIZE];
+	uint32_t rec_off, rec_len; /* header bytes still to emit */
+	uint64_t pay_off, pay_left; /* payload still to emit (state offset) */
+	bool pay_first_pass;
+	uint64_t pos;		 /* stream offset */
+};
+
+struct load_cursor {
+	bool active;
+	uint8_t rec[VFM_TESTDEV_REC_SIZE];
+	uint32_t rec_have;
+	uint64_t pay_off, pay_left;
+	bool header_ok, end_ok;
+	uint64_t end_sum;
+	uint64_t covered;
+	uint64_t pos;
+	int error;
+	char why[160];
+};
+
+struct vfm_testdev {
+	struct vfm_testdev_config cfg;
+	struct vfm_device *dev;
+	struct vfm_logger log;
+	char name[64];
+	pthread_mutex_t lock;
+	uint8_t *mem;
+	uint64_t nchunks;
+	uint64_t *dirty;   /* one bit per chunk */
+	uint64_t ndirty;
+	uint64_t *covered; /* one bit per chunk, while loading */
+	uint32_t state;	   /* mirror of the library's state, updated by step() */
+	struct save_cursor sv;
+	struct load_cursor ld;
+	/* workload */
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool stop;
+	atomic_bool running;
+	atomic_uint_fast64_t rate;
+	atomic_uint_fast64_t written;
+	uint64_t rng;
+	/* arcs executed */
+	char arcs[ARC_LOG_LEN][32];
+	unsigned arc_head, arc_count;
+};
+
+/* ---- content ---------------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+uint64_t vfm_testdev_hash(const void *buf, size_t len)
+{
+	static const uint64_t p1 = 0x9e3779b185ebca87ull, p2 = 0xc2b2ae3d27d4eb4full;
+	uint64_t h[4] = { 0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
+			  0x082efa98ec4e6c89ull };
+	const uint8_t *p = buf;
+	size_t total = len;
+	uint64_t out;
+
+	while (len >= 32) {
+		for (int i = 0; i < 4; i++) {
+			uint64_t w;
+
+			memcpy(&w, p + 8 * i, 8);
+			h[i] = rotl64(h[i] ^ (w * p1), 31) * p2;
+		}
+		p += 32;
+		len -= 32;
+	}
+	for (size_t i = 0; i < len; i++)
+		h[i & 3] = rotl64(h[i & 3] ^ ((uint64_t)p[i] * p1), 31) * p2;
+	out = splitmix64(total);
+	for (int i = 0; i < 4; i++)
+		out = splitmix64(out ^ h[i]);
+	return out;
+}
+
+static void fill_from_seed(uint8_t *mem, uint64_t size, uint64_t seed)
+{
+	uint64_t base = seed * 0x9e3779b97f4a7c15ull;
+	uint64_t words = size / 8;
+
+	for (uint64_t i = 0; i < words; i++) {
+		uint64_t v = splitmix64(base + i);
+
+		memcpy(mem + 8 * i, &v, 8);
+	}
+	for (uint64_t i = words * 8; i < size; i++)
+		mem[i] = (uint8_t)splitmix64(base + i);
+}
+
+static uint64_t chunk_len(const struct vfm_testdev *td, uint64_t chunk)
+{
+	uint64_t off = chunk * VFM_TESTDEV_CHUNK;
+
+	return VFM_MIN((uint64_t)VFM_TESTDEV_CHUNK, td->cfg.size - off);
+}
+
+static bool bit_test(const uint64_t *map, uint64_t i)
+{
+	return map[i / 64] >> (i % 64) & 1;
+}
+
+static void bit_set(uint64_t *map, uint64_t i)
+{
+	map[i / 64] |= 1ull << (i % 64);
+}
+
+static void bit_clear(uint64_t *map, uint64_t i)
+{
+	map[i / 64] &= ~(1ull << (i % 64));
+}
+
+static size_t map_words(const struct vfm_testdev *td)
+{
+	return (size_t)(td->nchunks / 64 + 1);
+}
+
+/* ---- the stream, saving side --------------------------------------------------------- */
+
+static uint64_t first_pass_total(const struct vfm_testdev *td)
+{
+	return VFM_TESTDEV_REC_SIZE + td->nchunks * VFM_TESTDEV_REC_SIZE + td->cfg.size;
+}
+
+static void put_rec(uint8_t *rec, uint32_t type, uint32_t len, uint64_t arg)
+{
+	/* Little-endian on the wire, whatever the host. */
+	for (int i = 0; i < 4; i++) {
+		rec[i] = (uint8_t)(type >> (8 * i));
+		rec[4 + i] = (uint8_t)(len >> (8 * i));
+	}
+	for (int i = 0; i < 8; i++)
+		rec[8 + i] = (uint8_t)(arg >> (8 * i));
+}
+
+static void get_rec(const uint8_t *rec, uint32_t *type, uint32_t *len, uint64_t *arg)
+{
+	*type = 0;
+	*len = 0;
+	*arg = 0;
+	for (int i = 0; i < 4; i++) {
+		*type |= (uint32_t)rec[i] << (8 * i);
+		*len |= (uint32_t)rec[4 + i] << (8 * i);
+	}
+	for (int i = 0; i < 8; i++)
+		*arg |= (uint64_t)rec[8 + i] << (8 * i);
+}
+
+static void save_begin(struct vfm_testdev *td, bool tracking)
+{
+	memset(&td->sv, 0, sizeof(td->sv));
+	td->sv.active = true;
+	td->sv.tracking = tracking;
+	memset(td->dirty, 0, map_words(td) * 8);
+	td->ndirty = 0;
+}
+
+static void save_end(struct vfm_testdev *td)
+{
+	td->sv.active = false;
+	td->sv.tracking = false;
+}
+
+static bool next_dirty(struct vfm_testdev *td, uint64_t *chunk)
+{
+	if (!td->ndirty)
+		return false;
+	for (uint64_t n = 0; n < td->nchunks; n++) {
+		uint64_t c = (td->sv.dirty_cursor + n) % td->nchunks;
+
+		if (bit_test(td->dirty, c)) {
+			bit_clear(td->dirty, c);
+			td->ndirty--;
+			td->sv.dirty_cursor = c + 1;
+			*chunk = c;
+			return true;
+		}
+	}
+	td->ndirty = 0;
+	return false;
+}
+
+/* Chooses the next record; false when nothing is left to send now. */
+static bool save_next_record(struct vfm_testdev *td)
+{
+	struct save_cursor *sv = &td->sv;
+	uint64_t chunk;
+
+	if (!sv->header_sent) {
+		put_rec(sv->rec, VFM_TESTDEV_REC_HEADER, 0, td->cfg.size);
+		sv->header_sent = true;
+		sv->pay_first_pass = true;
+	} else if (sv->next_chunk < td->nchunks) {
+		chunk = sv->next_chunk++;
+		put_rec(sv->rec, VFM_TESTDEV_REC_DATA, (uint32_t)chunk_len(td, chunk),
+			chunk * VFM_TESTDEV_CHUNK);
+		sv->pay_off = chunk * VFM_TESTDEV_CHUNK;
+		sv->pay_left = chunk_len(td, chunk);
+		sv->pay_first_pass = true;
+	} else if (next_dirty(td, &chunk)) {
+		put_rec(sv->rec, VFM_TESTDEV_REC_DATA, (uint32_t)chunk_len(td, chunk),
+			chunk * VFM_TESTDEV_CHUNK);
+		sv->pay_off = chunk * VFM_TESTDEV_CHUNK;
+		sv->pay_left = chunk_len(td, chunk);
+		sv->pay_first_pass = false;
+	} else if (td->state == VFM_STATE_STOP_COPY && !sv->end_sent) {
+		put_rec(sv->rec, VFM_TESTDEV_REC_END, 0,
+			vfm_testdev_hash(td->mem, (size_t)td->cfg.size));
+		sv->end_sent = true;
+		sv->pay_first_pass = false;
+	} else {
+		return false;
+	}
+	sv->rec_off = 0;
+	sv->rec_len = VFM_TESTDEV_REC_SIZE;
+	return true;
+}
+
+/* Copies the next piece of the current record into out; returns bytes copied. */
+static size_t save_piece(struct vfm_testdev *td, uint8_t *out, size_t room)
+{
+	struct save_cursor *sv = &td->sv;
+	size_t n;
+
+	if (sv->rec_off < sv->rec_len) {
+		n = VFM_MIN((size_t)(sv->rec_len - sv->rec_off), room);
+		memcpy(out, sv->rec + sv->rec_off, n);
+		sv->rec_off += (uint32_t)n;
+	} else {
+		n = (size_t)VFM_MIN(sv->pay_left, (uint64_t)room);
+		memcpy(out, td->mem + sv->pay_off, n);
+		sv->pay_off += n;
+		sv->pay_left -= n;
+	}
+	if (sv->pay_first_pass)
+		sv->first_emitted += n;
+	return n;
+}
+
+static ssize_t td_save(void *opaque, void *buf, size_t len)
+{
+	struct vfm_testdev *td = opaque;
+	struct save_cursor *sv = &td->sv;
+	uint8_t *out = buf;
+	size_t done = 0;
+
+	pthread_mutex_lock(&td->lock);
+	if (td->cfg.fail_read_at >= 0 && sv->pos >= (uint64_t)td->cfg.fail_read_at) {
+		pthread_mutex_unlock(&td->lock);
+		return -EIO;
+	}
+	if (td->cfg.fail_read_at >= 0)
+		len = (size_t)VFM_MIN((uint64_t)len, (uint64_t)td->cfg.fail_read_at - sv->pos);
+	while (done < len) {
+		if (sv->rec_off >= sv->rec_len && sv->pay_left == 0 && !save_next_record(td))
+			break;
+		done += save_piece(td, out + done, len - done);
+	}
+	if (td->cfg.corrupt_at >= 0 && (uint64_t)td->cfg.corrupt_at >= sv->pos &&
+	    (uint64_t)td->cfg.corrupt_at < sv->pos + done)
+		out[(uint64_t)td->cfg.corrupt_at - sv->pos] ^= 0xff;
+	sv->pos += done;
+	pthread_mutex_unlock(&td->lock);
+	return (ssize_t)done;
+}
+
+static void td_precopy_numbers(struct vfm_testdev *td, uint64_t *initial, uint64_t *dirty)
+{
+	uint64_t total = first_pass_total(td);
+	uint64_t pending = td->sv.pay_first_pass ? 0 : (td->sv.rec_len - td->sv.rec_off) +
+							      td->sv.pay_left;
+
+	*initial = total > td->sv.first_emitted ? total - td->sv.first_emitted : 0;
+	*dirty = td->ndirty * (VFM_TESTDEV_REC_SIZE + VFM_TESTDEV_CHUNK) + pending;
+}
+
+static int td_precopy_info(void *opaque, uint64_t *initial, uint64_t *dirty)
+{
+	struct vfm_testdev *td = opaque;
+
+	pthread_mutex_lock(&td->lock);
+	td_precopy_numbers(td, initial, dirty);
+	pthread_mutex_unlock(&td->lock);
+	return 0;
+}
+
+static int td_data_size(void *opaque, uint64_t *len)
+{
+	struct vfm_testdev *td = opaque;
+	uint64_t initial, dirty;
+
+	pthread_mutex_lock(&td->lock);
+	if (td->sv.active) {
+		td_precopy_numbers(td, &initial, &dirty);
+		*len = initial + dirty + (td->sv.end_sent ? 0 : VFM_TESTDEV_REC_SIZE);
+	} else {
+		*len = first_pass_total(td) + VFM_TESTDEV_REC_SIZE;
+	}
+	pthread_mutex_unlock(&td->lock);
+	return 0;
+}
+
+/* ---- the stream, resuming side ------------------------------------------------------- */
+
+static void load_begin(struct vfm_testdev *td)
+{
+	memset(&td->ld, 0, sizeof(td->ld));
+	td->ld.active = true;
+	memset(td->covered, 0, map_words(td) * 8);
+}
+
+static int load_fail(struct vfm_testdev *td, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int load_fail(struct vfm_testdev *td, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(td->ld.why, sizeof(td->ld.why), fmt, ap);
+	va_end(ap);
+	td->ld.error = -EINVAL;
+	vfm_log(&td->log, VFM_LOG_WARN, "%s: invalid incoming state at byte %llu: %s", td->name,
+		(unsigned long long)td->ld.pos, td->ld.why);
+	return -EINVAL;
+}
+
+static int load_record(struct vfm_testdev *td)
+{
+	struct load_cursor *ld = &td->ld;
+	uint32_t type, len;
+	uint64_t arg, chunk;
+
+	get_rec(ld->rec, &type, &len, &arg);
+	ld->rec_have = 0;
+	if (ld->end_ok)
+		return load_fail(td, "data after the END record");
+	if (!ld->header_ok) {
+		if (type != VFM_TESTDEV_REC_HEADER)
+			return load_fail(td, "expected a HEADER record, got type 0x%08x", type);
+		if (arg != td->cfg.size)
+			return load_fail(td, "source state is %llu bytes, this device holds %llu",
+					 (unsigned long long)arg,
+					 (unsigned long long)td->cfg.size);
+		ld->header_ok = true;
+		return 0;
+	}
+	switch (type) {
+	case VFM_TESTDEV_REC_DATA:
+		if (arg % VFM_TESTDEV_CHUNK || arg >= td->cfg.size)
+			return load_fail(td, "DATA record at bad offset %llu",
+					 (unsigned long long)arg);
+		chunk = arg / VFM_TESTDEV_CHUNK;
+		if (len != chunk_len(td, chunk))
+			return load_fail(td, "DATA record of %u bytes at offset %llu", len,
+					 (unsigned long long)arg);
+		if (!bit_test(td->covered, chunk)) {
+			bit_set(td->covered, chunk);
+			ld->covered++;
+		}
+		ld->pay_off = arg;
+		ld->pay_left = len;
+		return 0;
+	case VFM_TESTDEV_REC_END:
+		ld->end_ok = true;
+		ld->end_sum = arg;
+		return 0;
+	default:
+		return load_fail(td, "unknown record type 0x%08x", type);
+	}
+}
+
+static ssize_t td_load(void *opaque, const void *buf, size_t len)
+{
+	struct vfm_testdev *td = opaque;
+	struct load_cursor *ld = &td->ld;
+	const uint8_t *in = buf;
+	size_t done = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&td->lock);
+	if (ld->error) {
+		rc = ld->error;
+		goto out;
+	}
+	if (td->cfg.fail_write_at >= 0) {
+		if (ld->pos >= (uint64_t)td->cfg.fail_write_at) {
+			rc = -EIO;
+			goto out;
+		}
+		len = (size_t)VFM_MIN((uint64_t)len, (uint64_t)td->cfg.fail_write_at - ld->pos);
+	}
+	while (done < len && !rc) {
+		size_t n;
+
+		if (ld->pay_left) {
+			n = (size_t)VFM_MIN(ld->pay_left, (uint64_t)(len - done));
+			memcpy(td->mem + ld->pay_off, in + done, n);
+			ld->pay_off += n;
+			ld->pay_left -= n;
+		} else {
+			n = VFM_MIN((size_t)(VFM_TESTDEV_REC_SIZE - ld->rec_have), len - done);
+			memcpy(ld->rec + ld->rec_have, in + done, n);
+			ld->rec_have += (uint32_t)n;
+			if (ld->rec_have == VFM_TESTDEV_REC_SIZE)
+				rc = load_record(td);
+		}
+		done += n;
+		ld->pos += n;
+	}
+out:
+	pthread_mutex_unlock(&td->lock);
+	return rc ? rc : (ssize_t)done;
+}
+
+/* RESUMING -> STOP: the incoming state must be complete and consistent. */
+static int load_validate(struct vfm_testdev *td)
+{
+	struct load_cursor *ld = &td->ld;
+
+	if (td->cfg.reject_load)
+		return load_fail(td, "rejected by fault injection (reject-load)");
+	if (ld->error)
+		return ld->error;
+	if (!ld->header_ok || !ld->end_ok || ld->rec_have || ld->pay_left)
+		return load_fail(td, "incomplete state: %llu bytes received, no END record",
+				 (unsigned long long)ld->pos);
+	if (ld->covered != td->nchunks)
+		return load_fail(td, "incomplete state: %llu of %llu chunks received",
+				 (unsigned long long)ld->covered, (unsigned long long)td->nchunks);
+	if (vfm_testdev_hash(td->mem, (size_t)td->cfg.size) != ld->end_sum)
+		return load_fail(td, "checksum mismatch: the state was corrupted in transit");
+	return 0;
+}
+
+/* ---- arcs ----------------------------------------------------------------------------- */
+
+static void log_line(struct vfm_testdev *td, const char *text)
+{
+	unsigned slot = (td->arc_head + td->arc_count) % ARC_LOG_LEN;
+
+	snprintf(td->arcs[slot], sizeof(td->arcs[slot]), "%s", text);
+	if (td->arc_count < ARC_LOG_LEN)
+		td->arc_count++;
+	else
+		td->arc_head = (td->arc_head + 1) % ARC_LOG_LEN;
+}
+
+/* "FROM>TO", with a trailing "!" for an arc that failed. */
+static void log_arc(struct vfm_testdev *td, uint32_t from, uint32_t to, int rc)
+{
+	char line[32];
+
+	snprintf(line, sizeof(line), "%s>%s%s", vfm_state_name(from), vfm_state_name(to),
+		 rc ? "!" : "");
+	log_line(td, line);
+}
+
+static int td_step(void *opaque, uint32_t from, uint32_t to, bool *enter_error)
+{
+	struct vfm_testdev *td = opaque;
+	int rc = 0;
+
+	pthread_mutex_lock(&td->lock);
+	if (td->cfg.error_arc && from == td->cfg.error_from && to == td->cfg.error_to) {
+		*enter_error = true;
+		rc = -EIO;
+	} else if (td->cfg.fail_arc && from == td->cfg.fail_from && to == td->cfg.fail_to) {
+		rc = -EIO;
+	} else if (from == VFM_STATE_RESUMING && to == VFM_STATE_STOP) {
+		rc = load_validate(td);
+	}
+	log_arc(td, from, to, rc);
+	if (rc) {
+		pthread_mutex_unlock(&td->lock);
+		return rc;
+	}
+	if (vfm_arc_ends_session(from, to)) {
+		save_end(td);
+		td->ld.active = false;
+	}
+	if (vfm_arc_opens_session(from, to)) {
+		if (to == VFM_STATE_RESUMING)
+			load_begin(td);
+		else
+			save_begin(td, to != VFM_STATE_STOP_COPY);
+	}
+	td->state = to;
+	atomic_store(&td->running, vfm_state_is_running(to));
+	pthread_mutex_unlock(&td->lock);
+	return 0;
+}
+
+static int td_reset(void *opaque)
+{
+	struct vfm_testdev *td = opaque;
+
+	pthread_mutex_lock(&td->lock);
+	save_end(td);
+	td->ld.active = false;
+	td->state = VFM_STATE_RUNNING;
+	atomic_store(&td->running, true);
+	log_line(td, "RESET");
+	pthread_mutex_unlock(&td->lock);
+	return 0;
+}
+
+static const struct vfm_device_ops td_ops = {
+	.step = td_step,
+	.save = td_save,
+	.load = td_load,
+	.data_size = td_data_size,
+	.precopy_info = td_precopy_info,
+	.reset = td_reset,
+};
+
+/* ---- workload ---------------------------------------------------------------------- */
+
+static void workload_write(struct vfm_testdev *td, uint64_t bytes)
+{
+	uint64_t piece = VFM_MIN((uint64_t)WORKLOAD_PIECE, td->cfg.size);
+
+	while (bytes >= piece && piece) {
+		uint64_t slots = td->cfg.size / piece;
+		uint64_t off, chunk;
+
+		td->rng = splitmix64(td->rng);
+		off = (td->rng % slots) * piece;
+		for (uint64_t i = 0; i + 8 <= piece; i += 8) {
+			uint64_t v = splitmix64(td->rng + i);
+
+			memcpy(td->mem + off + i, &v, 8);
+		}
+		for (uint64_t i = piece & ~7ull; i < piece; i++)
+			td->mem[off + i] ^= (uint8_t)(td->rng >> 8);
+		chunk = off / VFM_TESTDEV_CHUNK;
+		if (td->sv.tracking && chunk < td->sv.next_chunk && !bit_test(td->dirty, chunk)) {
+			bit_set(td->dirty, chunk);
+			td->ndirty++;
+		}
+		atomic_fetch_add(&td->written, piece);
+		bytes -= piece;
+	}
+}
+
+static void *workload_main(void *arg)
+{
+	struct vfm_testdev *td = arg;
+	struct timespec tick = { .tv_sec = 0, .tv_nsec = WORKLOAD_TICK_NS };
+	double last = vfm_now(), owed = 0;
+
+	while (!atomic_load(&td->stop)) {
+		double now;
+
+		nanosleep(&tick, NULL);
+		now = vfm_now();
+		if (!atomic_load(&td->running)) {
+			last = now;
+			owed = 0;
+			continue;
+		}
+		owed += (double)atomic_load(&td->rate) * (now - last);
+		last = now;
+		if (owed < WORKLOAD_PIECE)
+			continue;
+		pthread_mutex_lock(&td->lock);
+		/* The state may have changed while sleeping: write only while running. */
+		if (atomic_load(&td->running))
+			workload_write(td, (uint64_t)owed);
+		pthread_mutex_unlock(&td->lock);
+		owed -= (double)((uint64_t)owed / WORKLOAD_PIECE * WORKLOAD_PIECE);
+	}
+	return NULL;
+}
+
+/* ---- configuration -------------------------------------------------------------------- */
+
+void vfm_testdev_config_default(struct vfm_testdev_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = 64ull << 20;
+	cfg->seed = 1;
+	cfg->p2p = true;
+	cfg->precopy = true;
+	cfg->enomsg = true;
+	cfg->fail_read_at = -1;
+	cfg->fail_write_at = -1;
+	cfg->corrupt_at = -1;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcmp(v, "1") ||
+	    !strcasecmp(v, "true")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcasecmp(v, "off") || !strcasecmp(v, "no") || !strcmp(v, "0") ||
+	    !strcasecmp(v, "false")) {
+		*out = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_arc(const char *v, uint32_t *from, uint32_t *to)
+{
+	char a[32];
+	const char *gt = strchr(v, '>');
+
+	if (!gt || (size_t)(gt - v) >= sizeof(a))
+		return -EINVAL;
+	memcpy(a, v, (size_t)(gt - v));
+	a[gt - v] = '\0';
+	if (vfm_state_parse(a, from) || vfm_state_parse(gt + 1, to))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_offset(const char *v, int64_t *out)
+{
+	uint64_t n;
+
+	if (vfm_parse_size(v, &n) || n > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	*out = (int64_t)n;
+	return 0;
+}
+
+static int parse_option(struct vfm_testdev_config *cfg, const char *key, const char *v)
+{
+	if (!strcmp(key, "size"))
+		return vfm_parse_size(v, &cfg->size) ? -EINVAL
+		       : cfg->size > VFM_TESTDEV_MAX_SIZE ? -ERANGE : 0;
+	if (!strcmp(key, "seed"))
+		return vfm_parse_size(v, &cfg->seed);
+	if (!strcmp(key, "dirty-rate"))
+		return vfm_parse_size(v, &cfg->dirty_rate);
+	if (!strcmp(key, "p2p"))
+		return parse_bool(v, &cfg->p2p);
+	if (!strcmp(key, "pre-copy"))
+		return parse_bool(v, &cfg->precopy);
+	if (!strcmp(key, "enomsg"))
+		return parse_bool(v, &cfg->enomsg);
+	if (!strcmp(key, "reject-load"))
+		return parse_bool(v, &cfg->reject_load);
+	if (!strcmp(key, "fail-arc")) {
+		cfg->fail_arc = true;
+		return parse_arc(v, &cfg->fail_from, &cfg->fail_to);
+	}
+	if (!strcmp(key, "error-arc")) {
+		cfg->error_arc = true;
+		return parse_arc(v, &cfg->error_from, &cfg->error_to);
+	}
+	if (!strcmp(key, "fail-read-at"))
+		return parse_offset(v, &cfg->fail_read_at);
+	if (!strcmp(key, "fail-write-at"))
+		return parse_offset(v, &cfg->fail_write_at);
+	if (!strcmp(key, "corrupt-at"))
+		return parse_offset(v, &cfg->corrupt_at);
+	return -ENOENT;
+}
+
+int vfm_testdev_parse(const char *spec, struct vfm_testdev_config *cfg, char *err, size_t errlen)
+{
+	char buf[512], *save = NULL, *tok;
+	bool first = true;
+
+	if (strlen(spec) >= sizeof(buf))
+		return vfm_errf(err, errlen, -EINVAL, "testdev spec too long");
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		int rc;
+
+		if (first && !eq && !strcmp(tok, "testdev")) {
+			first = false;
+			continue;
+		}
+		first = false;
+		if (!eq)
+			return vfm_errf(err, errlen, -EINVAL,
+					"testdev: expected key=value, got '%s'", tok);
+		*eq = '\0';
+		rc = parse_option(cfg, tok, eq + 1);
+		if (rc == -ENOENT)
+			return vfm_errf(err, errlen, -EINVAL, "testdev: unknown option '%s'", tok);
+		if (rc == -ERANGE)
+			return vfm_errf(err, errlen, -EINVAL, "testdev: %s=%s is out of range",
+					tok, eq + 1);
+		if (rc)
+			return vfm_errf(err, errlen, -EINVAL, "testdev: bad value for %s: '%s'",
+					tok, eq + 1);
+	}
+	return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+static int alloc_memory(struct vfm_testdev *td)
+{
+	size_t words = map_words(td);
+
+	td->dirty = calloc(words, 8);
+	td->covered = calloc(words, 8);
+	if (!td->dirty || !td->covered)
+		return -ENOMEM;
+	if (td->cfg.size == 0)
+		return 0;
+	td->mem = mmap(NULL, (size_t)td->cfg.size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (td->mem == MAP_FAILED) {
+		td->mem = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
+		       const struct vfm_logger *log, struct vfm_testdev **out, char *err,
+		       size_t errlen)
+{
+	struct vfm_device_config dcfg = { 0 };
+	struct vfm_testdev *td;
+	int rc;
+
+	if (cfg->size > VFM_TESTDEV_MAX_SIZE)
+		return vfm_errf(err, errlen, -EINVAL, "testdev: size above the 64 GiB limit");
+	td = calloc(1, sizeof(*td));
+	if (!td)
+		return vfm_errf(err, errlen, -ENOMEM, "testdev: out of memory");
+	td->cfg = *cfg;
+	snprintf(td->name, sizeof(td->name), "%s", name ? name : "testdev");
+	if (log)
+		td->log = *log;
+	td->nchunks = (cfg->size + VFM_TESTDEV_CHUNK - 1) / VFM_TESTDEV_CHUNK;
+	td->state = VFM_STATE_RUNNING;
+	td->rng = splitmix64(cfg->seed ^ 0x5eed);
+	atomic_init(&td->running, true);
+	atomic_init(&td->stop, false);
+	atomic_init(&td->rate, cfg->dirty_rate);
+	atomic_init(&td->written, 0);
+	if (pthread_mutex_init(&td->lock, NULL)) {
+		free(td);
+		return vfm_errf(err, errlen, -ENOMEM, "testdev: mutex");
+	}
+	rc = alloc_memory(td);
+	if (rc) {
+		vfm_testdev_destroy(td);
+		return vfm_errf(err, errlen, rc, "testdev: cannot allocate %llu bytes of state",
+				(unsigned long long)cfg->size);
+	}
+	fill_from_seed(td->mem, cfg->size, cfg->seed);
+	dcfg.name = td->name;
+	dcfg.flags = VFM_MIGRATION_STOP_COPY | (cfg->p2p ? VFM_MIGRATION_P2P : 0) |
+		     (cfg->precopy ? VFM_MIGRATION_PRE_COPY : 0);
+	dcfg.precopy_end_enomsg = cfg->enomsg;
+	dcfg.log = td->log;
+	rc = vfm_device_create(&dcfg, &td_ops, td, &td->dev);
+	if (rc) {
+		vfm_testdev_destroy(td);
+		return vfm_errf(err, errlen, rc, "testdev: cannot create the device");
+	}
+	if (pthread_create(&td->thread, NULL, workload_main, td)) {
+		vfm_testdev_destroy(td);
+		return vfm_errf(err, errlen, -EAGAIN, "testdev: cannot start the workload");
+	}
+	td->thread_started = true;
+	*out = td;
+	return 0;
+}
+
+void vfm_testdev_destroy(struct vfm_testdev *td)
+{
+	if (!td)
+		return;
+	if (td->thread_started) {
+		atomic_store(&td->stop, true);
+		pthread_join(td->thread, NULL);
+	}
+	vfm_device_destroy(td->dev);
+	if (td->mem)
+		munmap(td->mem, (size_t)td->cfg.size);
+	free(td->dirty);
+	free(td->covered);
+	pthread_mutex_destroy(&td->lock);
+	free(td);
+}
+
+struct vfm_device *vfm_testdev_device(struct vfm_testdev *td)
+{
+	return td->dev;
+}
+
+const struct vfm_testdev_config *vfm_testdev_config(const struct vfm_testdev *td)
+{
+	return &td->cfg;
+}
+
+uint64_t vfm_testdev_checksum(struct vfm_testdev *td)
+{
+	uint64_t sum;
+
+	pthread_mutex_lock(&td->lock);
+	sum = vfm_testdev_hash(td->mem, (size_t)td->cfg.size);
+	pthread_mutex_unlock(&td->lock);
+	return sum;
+}
+
+void vfm_testdev_set_dirty_rate(struct vfm_testdev *td, uint64_t bytes_per_s)
+{
+	atomic_store(&td->rate, bytes_per_s);
+}
+
+uint64_t vfm_testdev_written(struct vfm_testdev *td)
+{
+	return atomic_load(&td->written);
+}
+
+int vfm_testdev_peek(struct vfm_testdev *td, uint64_t off, void *buf, size_t len)
+{
+	if (off > td->cfg.size || len > td->cfg.size - off)
+		return -EINVAL;
+	pthread_mutex_lock(&td->lock);
+	memcpy(buf, td->mem + off, len);
+	pthread_mutex_unlock(&td->lock);
+	return 0;
+}
+
+size_t vfm_testdev_arc_log(struct vfm_testdev *td, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	pthread_mutex_lock(&td->lock);
+	for (unsigned i = 0; i < td->arc_count; i++) {
+		const char *a = td->arcs[(td->arc_head + i) % ARC_LOG_LEN];
+		int n = snprintf(buf + used, len - used, "%s\n", a);
+
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	pthread_mutex_unlock(&td->lock);
+	return used;
+}

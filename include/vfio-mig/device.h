@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The device side: a migratable device = the FSM + a data session + the author's
+ * callbacks. The library walks the kernel's path arc by arc, owns the data session and
+ * enforces the data-fd rules (uAPI doc sections 2 and 3.4), so a device author only says
+ * what each arc, each saved byte and each restored byte means.
+ *
+ * Threads: every function here may be called from several threads at once; the device
+ * serialises them with its own lock and calls the callbacks with that lock held (a
+ * callback must not call back into the library for the same device).
+ */
+#ifndef VFIO_MIG_DEVICE_H
+#define VFIO_MIG_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "uapi.h"
+
+struct vfm_device;
+
+struct vfm_device_ops {
+	/* One arc of a path (from -> to), never a multi-step request. 0 on success or a
+	 * negative errno; the device then stays in `from`. Setting *enter_error makes a
+	 * failure move the device to ERROR (only a reset leaves it). Required. */
+	int (*step)(void *opaque, uint32_t from, uint32_t to, bool *enter_error);
+	/* Produce up to len bytes of the saved state of the current session. Returns the
+	 * number of bytes (> 0), 0 when there is nothing more now (the end of the stream
+	 * in STOP_COPY, the temporary end in PRE_COPY), or a negative errno. Required. */
+	ssize_t (*save)(void *opaque, void *buf, size_t len);
+	/* Consume restored bytes, in whatever segmentation they arrive. Returns len or a
+	 * negative errno. Required. */
+	ssize_t (*load)(void *opaque, const void *buf, size_t len);
+	/* Estimated bytes still needed to complete stop-copy; callable in every state. */
+	int (*data_size)(void *opaque, uint64_t *stop_copy_length);
+	/* Pre-copy accounting (required when PRE_COPY is advertised). */
+	int (*precopy_info)(void *opaque, uint64_t *initial_bytes, uint64_t *dirty_bytes);
+	/* A device reset: the library has already ended any session and will set RUNNING.
+	 * Optional. */
+	int (*reset)(void *opaque);
+	/* DMA logging; all three or none (none: the features answer ENOTTY). */
+	int (*log_start)(void *opaque, const struct vfm_device_feature_dma_logging_range *ranges,
+			 uint32_t nr_ranges, uint64_t *page_size);
+	int (*log_stop)(void *opaque);
+	/* Sets (never clears) bit (addr - iova) / page_size of bitmap for every page written
+	 * since the last report, and forgets them. */
+	int (*log_report)(void *opaque, uint64_t iova, uint64_t length, uint64_t page_size,
+			  uint64_t *bitmap);
+};
+
+struct vfm_device_config {
+	const char *name;	  /* for traces and errors */
+	uint64_t flags;		  /* VFM_MIGRATION_*; STOP_COPY is required */
+	bool precopy_end_enomsg;  /* temporary end in PRE_COPY: true = -ENOMSG (the "should"
+				     of the uAPI), false = 0 (as mtty does) */
+	struct vfm_logger log;
+};
+
+/* A session id: 0 = none; each session opened gets a new, never reused id. */
+typedef uint64_t vfm_session_id;
+
+int vfm_device_create(const struct vfm_device_config *cfg, const struct vfm_device_ops *ops,
+		      void *opaque, struct vfm_device **out);
+void vfm_device_destroy(struct vfm_device *dev);
+
+uint64_t vfm_device_flags(const struct vfm_device *dev);
+const char *vfm_device_name(const struct vfm_device *dev);
+
+/* SET MIG_DEVICE_STATE: runs the kernel's path. On success *opened is the id of the
+ * session the last arc opened, or 0. On failure the device is in the last state reached
+ * (or ERROR when a callback asked for it) and *opened is 0. Refusals: -EINVAL. */
+int vfm_device_set_state(struct vfm_device *dev, uint32_t target, vfm_session_id *opened);
+uint32_t vfm_device_get_state(struct vfm_device *dev);
+int vfm_device_data_size(struct vfm_device *dev, uint64_t *len);
+
+/* The data fd: -ENODEV once the session has ended, -EBADF for the wrong direction. */
+ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, size_t len);
+ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void *buf, size_t len);
+/* VFIO_MIG_GET_PRECOPY_INFO: -EINVAL outside PRE_COPY states, -ENODEV for a dead session. */
+int vfm_device_precopy_info(struct vfm_device *dev, vfm_session_id sid, uint64_t *initial,
+			    uint64_t *dirty);
+/* The session currently open (0 if none). */
+vfm_session_id vfm_device_session(struct vfm_device *dev);
+
+/* VFIO_DEVICE_RESET: ends any session, state RUNNING. */
+int vfm_device_reset(struct vfm_device *dev);
+
+/* Moves the device to ERROR asynchronously (a device failure), ending any session. */
+void vfm_device_fail(struct vfm_device *dev);
+
+/*
+ * VFIO_DEVICE_FEATURE with the kernel core's exact checks and their precedence (uAPI doc
+ * 1.2): buf holds the 8-byte header and the payload, buf_len is how many bytes of buf are
+ * valid and writable. DMA_LOGGING_START takes its ranges inline after the 24-byte control
+ * (the vfio-user layout); DMA_LOGGING_REPORT writes the bitmap inline after the 24-byte
+ * request. *reply_len is set to the bytes of buf that form the reply. For a SET of
+ * MIG_DEVICE_STATE that opens a session, *opened gets its id (data_fd is written as -1).
+ */
+int vfm_device_feature(struct vfm_device *dev, void *buf, size_t buf_len, size_t *reply_len,
+		       vfm_session_id *opened);
+
+#endif /* VFIO_MIG_DEVICE_H */

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The migration engine: what QEMU's VFIO migration does, for any handle. Save a device
+ * into a stream, load it from one, or migrate straight from source handles to
+ * destination handles. A failed or cancelled run leaves every source device RUNNING with
+ * its state intact and every destination reset.
+ *
+ * Threads: one call runs on the calling thread (plus helper threads it starts and joins);
+ * the handles it is given must not be used by others meanwhile. `cancel` may be set from
+ * another thread or a signal handler.
+ */
+#ifndef VFIO_MIG_ENGINE_H
+#define VFIO_MIG_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handle.h"
+#include "log.h"
+#include "stream.h"
+
+#define VFM_DEFAULT_BUF_SIZE	(1u << 20)
+#define VFM_MAX_BUF_SIZE	(64u << 20)
+/* Pending-size estimate when a device cannot tell its stop-copy size (QEMU's value). */
+#define VFM_STOP_COPY_SIZE_FALLBACK (100ull << 30)
+#define VFM_MAX_DEVICES		VFM_STREAM_MAX_SECTIONS
+
+enum vfm_phase {
+	VFM_PHASE_SETUP = 0,
+	VFM_PHASE_PRECOPY,
+	VFM_PHASE_STOP_COPY,
+	VFM_PHASE_LOAD,
+	VFM_PHASE_RESUME,
+	VFM_PHASE_DONE,
+	VFM_PHASE_NR,
+};
+
+const char *vfm_phase_name(enum vfm_phase p);
+
+struct vfm_progress {
+	enum vfm_phase phase;
+	uint64_t bytes;	      /* bytes moved so far in this run */
+	uint64_t total;	      /* expected total (an estimate; 0 if unknown) */
+	double elapsed_s;
+};
+
+typedef void (*vfm_progress_fn)(void *opaque, const struct vfm_progress *p);
+
+struct vfm_mig_opts {
+	size_t buf_size; /* 0: MIN(1 MiB, stop-copy size), as QEMU does */
+	bool keep_running; /* after a successful save, return the source to RUNNING */
+	struct vfm_logger log;
+	vfm_progress_fn progress;
+	void *progress_opaque;
+	volatile sig_atomic_t *cancel;
+};
+
+struct vfm_mig_stats {
+	uint64_t bytes;		/* device data bytes moved */
+	uint64_t blocks;	/* data blocks */
+	uint64_t stop_copy_size; /* sum of the devices' reported stop-copy sizes */
+	uint64_t pending_size;	/* same, with the fallback for devices that cannot tell */
+	size_t buf_size;	/* read buffer used */
+	double total_s;
+	double downtime_s;	/* first source leaves RUNNING .. last destination RUNNING */
+	double stop_copy_s;
+};
+
+/* Saves n devices into the channel. On success the sources are left STOP (as QEMU leaves a
+ * migrated source) unless opts->keep_running. */
+int vfm_save(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out,
+	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+	     size_t errlen);
+
+/* Loads n devices from the channel (sections matched in order) and starts them. */
+int vfm_load(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
+	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+	     size_t errlen);
+
+/* Migrates src[i] to dst[i] directly, reading sources while writing destinations. */
+int vfm_migrate(struct vfm_handle *const *src, struct vfm_handle *const *dst, size_t n,
+		const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+		size_t errlen);
+
+/* Puts a source back to RUNNING after a failure: SET RUNNING, reset if that fails. */
+int vfm_recover_source(struct vfm_handle *h);
+/* Resets a destination after a failure. */
+int vfm_recover_destination(struct vfm_handle *h);
+
+#endif /* VFIO_MIG_ENGINE_H */

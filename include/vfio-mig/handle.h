@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The host side's one device handle, over any transport (in-process, vfio-user, the
+ * kernel). Every operation of the migration uAPI; errors are negative errnos and the
+ * reason, naming the device and the state, is left in vfm_handle_error().
+ *
+ * Threads: a handle and its sessions are used by one thread at a time; different
+ * handles may be used from different threads.
+ */
+#ifndef VFIO_MIG_HANDLE_H
+#define VFIO_MIG_HANDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "uapi.h"
+
+struct vfm_handle;
+struct vfm_session;
+
+/* What a transport implements. Sessions are allocated by the transport and embed
+ * struct vfm_session. */
+struct vfm_handle_ops {
+	const char *kind; /* "local", "vfio-user", "vfio", "vfio-group" */
+	int (*get_flags)(struct vfm_handle *h, uint64_t *flags);
+	int (*set_state)(struct vfm_handle *h, uint32_t state, struct vfm_session **opened);
+	int (*get_state)(struct vfm_handle *h, uint32_t *state);
+	int (*data_size)(struct vfm_handle *h, uint64_t *len);
+	int (*reset)(struct vfm_handle *h);
+	/* Raw VFIO_DEVICE_FEATURE (header + payload in buf, argsz from the header) for the
+	 * conformance checker; *data_fd_session gets a session a SET opened. Optional. */
+	int (*feature)(struct vfm_handle *h, void *buf, size_t buf_len,
+		       struct vfm_session **opened);
+	ssize_t (*read)(struct vfm_session *s, void *buf, size_t len);
+	ssize_t (*write)(struct vfm_session *s, const void *buf, size_t len);
+	int (*precopy_info)(struct vfm_session *s, uint64_t *initial, uint64_t *dirty);
+	void (*session_close)(struct vfm_session *s);
+	/* DMA logging, optional (NULL: -ENOTTY). */
+	int (*log_start)(struct vfm_handle *h,
+			 const struct vfm_device_feature_dma_logging_range *ranges, uint32_t n,
+			 uint64_t *page_size);
+	int (*log_stop)(struct vfm_handle *h);
+	int (*log_report)(struct vfm_handle *h, uint64_t iova, uint64_t length, uint64_t page_size,
+			  uint64_t *bitmap);
+	/* The sample device's checksum, where the transport can read it. Optional. */
+	int (*checksum)(struct vfm_handle *h, uint64_t *sum);
+	void (*close)(struct vfm_handle *h);
+};
+
+#define VFM_ERR_LEN 512
+
+struct vfm_handle {
+	const struct vfm_handle_ops *ops;
+	char name[128];
+	char err[VFM_ERR_LEN];
+	struct vfm_logger log;
+	uint32_t last_state; /* the last state read or set, for messages */
+};
+
+struct vfm_session {
+	struct vfm_handle *h;
+	bool saving; /* opened by an arc into the saving group */
+};
+
+/* Options for opening a device from a spec string. */
+struct vfm_open_opts {
+	struct vfm_logger log;
+};
+
+/*
+ * Opens "local:testdev,...", "unix:PATH", "vfio:/dev/vfio/devices/vfioN" or
+ * "vfio-group:/dev/vfio/N:NAME". 0 or a negative errno with the reason in err.
+ */
+int vfm_handle_open(const char *spec, const struct vfm_open_opts *opts, struct vfm_handle **out,
+		    char *err, size_t errlen);
+void vfm_handle_close(struct vfm_handle *h);
+
+/* For transports: fills the common fields. */
+void vfm_handle_init(struct vfm_handle *h, const struct vfm_handle_ops *ops, const char *name,
+		     const struct vfm_logger *log);
+
+const char *vfm_handle_name(const struct vfm_handle *h);
+const char *vfm_handle_error(const struct vfm_handle *h);
+
+int vfm_handle_get_flags(struct vfm_handle *h, uint64_t *flags);
+/* SET MIG_DEVICE_STATE; *opened gets the new session or NULL. */
+int vfm_handle_set_state(struct vfm_handle *h, uint32_t state, struct vfm_session **opened);
+int vfm_handle_get_state(struct vfm_handle *h, uint32_t *state);
+int vfm_handle_data_size(struct vfm_handle *h, uint64_t *len);
+int vfm_handle_reset(struct vfm_handle *h);
+int vfm_handle_feature(struct vfm_handle *h, void *buf, size_t buf_len,
+		       struct vfm_session **opened);
+ssize_t vfm_session_read(struct vfm_session *s, void *buf, size_t len);
+ssize_t vfm_session_write(struct vfm_session *s, const void *buf, size_t len);
+/* Writes all of buf, retrying short writes. 0 or a negative errno. */
+int vfm_session_write_all(struct vfm_session *s, const void *buf, size_t len);
+int vfm_session_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty);
+void vfm_session_close(struct vfm_session *s);
+int vfm_handle_log_start(struct vfm_handle *h,
+			 const struct vfm_device_feature_dma_logging_range *ranges, uint32_t n,
+			 uint64_t *page_size);
+int vfm_handle_log_stop(struct vfm_handle *h);
+int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length,
+			  uint64_t page_size, uint64_t *bitmap);
+int vfm_handle_checksum(struct vfm_handle *h, uint64_t *sum);
+
+/* Sets h->err (printf-style) and returns rc; used by transports and the engine. */
+int vfm_handle_fail(struct vfm_handle *h, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The in-process transport: spec after "local:", e.g. "testdev,size=64M,seed=1". */
+int vfm_local_open(const char *spec, const struct vfm_open_opts *opts, struct vfm_handle **out,
+		   char *err, size_t errlen);
+/* A handle onto any device of the device library (the caller keeps the device). */
+struct vfm_device;
+int vfm_local_wrap(struct vfm_device *dev, const char *name, const struct vfm_open_opts *opts,
+		   struct vfm_handle **out);
+/* The testdev behind a local handle (NULL for other transports). */
+struct vfm_testdev *vfm_local_testdev(struct vfm_handle *h);
+
+#endif /* VFIO_MIG_HANDLE_H */

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The migration stream: QEMU's savevm framing around QEMU's VFIO device sections
+ * (uAPI doc section 6), over a byte channel that always moves whole buffers.
+ *
+ * File:    be32 "QEVM", be32 3, sections..., u8 EOF (0x00)
+ * Device:  START  (idstr, instance, version 1): DEV_SETUP_STATE, END_OF_STATE, footer
+ *          PART*  : [DEV_DATA_STATE be64 n, n bytes], END_OF_STATE | DEV_INIT_DATA_SENT, footer
+ *          END    : {DEV_DATA_STATE be64 n, n bytes}*, END_OF_STATE, footer
+ * Footer:  u8 0x7e, be32 section id.
+ *
+ * Threads: a channel, an encoder use or a decoder belongs to one thread at a time.
+ */
+#ifndef VFIO_MIG_STREAM_H
+#define VFIO_MIG_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "uapi.h"
+
+#define VFM_STREAM_ERR_LEN 256
+
+/* A byte channel over a file descriptor (file, pipe, UNIX or TCP socket). */
+struct vfm_chan {
+	int fd;
+	uint64_t pos; /* bytes moved so far */
+	bool eof;
+	char name[96];
+	char err[VFM_STREAM_ERR_LEN];
+};
+
+void vfm_chan_init(struct vfm_chan *ch, int fd, const char *name);
+/* Writes all of buf (retrying short writes and EINTR). 0 or a negative errno. */
+int vfm_chan_write(struct vfm_chan *ch, const void *buf, size_t len);
+int vfm_chan_write2(struct vfm_chan *ch, const void *a, size_t alen, const void *b, size_t blen);
+/* Reads exactly len bytes. 0, -ENODATA at a clean end before the first byte, -EPIPE when
+ * the channel ends part way, or another negative errno. */
+int vfm_chan_read(struct vfm_chan *ch, void *buf, size_t len);
+
+/* Encoder: each call writes one element. 0 or a negative errno (reason in ch->err). */
+int vfm_enc_file_header(struct vfm_chan *ch);
+int vfm_enc_section_start(struct vfm_chan *ch, uint32_t section_id, const char *idstr,
+			  uint32_t instance_id, uint32_t version_id);
+/* type: VFM_QEMU_VM_SECTION_PART or VFM_QEMU_VM_SECTION_END */
+int vfm_enc_section(struct vfm_chan *ch, uint8_t type, uint32_t section_id);
+int vfm_enc_marker(struct vfm_chan *ch, uint64_t marker);
+/* DEV_DATA_STATE, be64 len, the bytes. */
+int vfm_enc_data(struct vfm_chan *ch, const void *buf, uint64_t len);
+int vfm_enc_footer(struct vfm_chan *ch, uint32_t section_id);
+int vfm_enc_eof(struct vfm_chan *ch);
+
+/* Largest data block the decoder accepts (QEMU's blocks are at most 1 MiB). */
+#define VFM_STREAM_MAX_BLOCK (64ull << 20)
+#define VFM_STREAM_MAX_SECTIONS 64
+
+enum vfm_ev_type {
+	VFM_EV_SECTION = 1, /* a section header: type, sid, and for START idstr etc. */
+	VFM_EV_MARKER,	    /* SETUP_STATE, END_OF_STATE, INIT_DATA_SENT */
+	VFM_EV_DATA,	    /* a data block of `size` bytes: read them with vfm_dec_data() */
+	VFM_EV_FOOTER,
+	VFM_EV_EOF,
+};
+
+struct vfm_ev {
+	enum vfm_ev_type type;
+	uint64_t offset; /* stream offset where the element starts */
+	uint8_t section_type;
+	uint32_t section_id;
+	uint32_t section_index; /* 0.. in order of START sections */
+	char idstr[257];
+	uint32_t instance_id;
+	uint32_t version_id;
+	uint64_t marker;
+	uint64_t size;
+};
+
+struct vfm_dec_section {
+	uint32_t id;
+	char idstr[257];
+	uint32_t instance_id;
+};
+
+struct vfm_dec {
+	struct vfm_chan *ch;
+	uint64_t max_block;
+	int state;
+	uint8_t cur_type;
+	uint32_t cur_sid;
+	uint32_t cur_index;
+	uint64_t data_left;
+	int body_step;
+	size_t nr_sections;
+	struct vfm_dec_section sections[VFM_STREAM_MAX_SECTIONS];
+	char err[VFM_STREAM_ERR_LEN];
+};
+
+/* max_block 0 = VFM_STREAM_MAX_BLOCK. Reads and checks the file header. */
+int vfm_dec_init(struct vfm_dec *dec, struct vfm_chan *ch, uint64_t max_block);
+/* The next element. After VFM_EV_DATA, unread block bytes are skipped by the next call.
+ * Errors: -EBADMSG for a malformed stream (dec->err names the byte offset and what was
+ * expected there), -EPIPE for a stream cut short, or the channel's errno. */
+int vfm_dec_next(struct vfm_dec *dec, struct vfm_ev *ev);
+/* Reads up to len bytes of the current data block; returns bytes read (0 at its end). */
+ssize_t vfm_dec_data(struct vfm_dec *dec, void *buf, size_t len);
+
+#endif /* VFIO_MIG_STREAM_H */

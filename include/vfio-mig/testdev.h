@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * testdev: the sample migratable device. Its state is memory of any size, filled
+ * deterministically from a seed; an optional workload modifies it at a set rate while
+ * the device runs; switches turn P2P and PRE_COPY off; faults can be injected on any arc
+ * and at any byte of the outgoing or incoming stream.
+ *
+ * Spec string (comma separated, the leading "testdev" optional):
+ *   size=64M seed=7 dirty-rate=32M p2p=off pre-copy=off enomsg=off
+ *   fail-arc=STOP_COPY>STOP   error-arc=RUNNING>RUNNING_P2P
+ *   fail-read-at=K fail-write-at=K corrupt-at=K reject-load=on
+ *
+ * Stream: 16-byte little-endian records {u32 type, u32 len, u64 arg}:
+ *   HEADER (arg = state size), DATA (arg = offset, len payload bytes follow),
+ *   END (arg = checksum of the whole state). The first pass sends every chunk once; in
+ *   PRE_COPY chunks the workload dirtied are sent again.
+ *
+ * Threads: the testdev functions may be called from any thread.
+ */
+#ifndef VFIO_MIG_TESTDEV_H
+#define VFIO_MIG_TESTDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+
+#define VFM_TESTDEV_MAX_SIZE	(64ull << 30)
+#define VFM_TESTDEV_CHUNK	(64u << 10)
+#define VFM_TESTDEV_REC_HEADER	0x54440001u
+#define VFM_TESTDEV_REC_DATA	0x54440002u
+#define VFM_TESTDEV_REC_END	0x54440003u
+#define VFM_TESTDEV_REC_SIZE	16u
+
+struct vfm_testdev_config {
+	uint64_t size;
+	uint64_t seed;
+	uint64_t dirty_rate; /* bytes per second while running; 0 = none */
+	bool p2p;
+	bool precopy;
+	bool enomsg; /* temporary end of stream in PRE_COPY reads -ENOMSG (default) or 0 */
+	/* faults */
+	bool fail_arc;
+	uint32_t fail_from, fail_to;
+	bool error_arc;
+	uint32_t error_from, error_to;
+	int64_t fail_read_at;  /* -1 = off */
+	int64_t fail_write_at; /* -1 = off */
+	int64_t corrupt_at;    /* -1 = off */
+	bool reject_load;
+};
+
+struct vfm_testdev;
+
+void vfm_testdev_config_default(struct vfm_testdev_config *cfg);
+/* Parses a spec into cfg (which holds defaults or earlier values). 0 or -EINVAL with the
+ * reason in err. */
+int vfm_testdev_parse(const char *spec, struct vfm_testdev_config *cfg, char *err, size_t errlen);
+
+int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
+		       const struct vfm_logger *log, struct vfm_testdev **out, char *err,
+		       size_t errlen);
+void vfm_testdev_destroy(struct vfm_testdev *td);
+
+struct vfm_device *vfm_testdev_device(struct vfm_testdev *td);
+const struct vfm_testdev_config *vfm_testdev_config(const struct vfm_testdev *td);
+
+/* Checksum of the whole state (a 64-bit hash). */
+uint64_t vfm_testdev_checksum(struct vfm_testdev *td);
+/* The content generator and hash, exposed for tests and tools. */
+uint64_t vfm_testdev_hash(const void *buf, size_t len);
+
+/* Changes the workload rate at run time. */
+void vfm_testdev_set_dirty_rate(struct vfm_testdev *td, uint64_t bytes_per_s);
+/* Bytes the workload has written so far. */
+uint64_t vfm_testdev_written(struct vfm_testdev *td);
+/* Copies state bytes out (for tests and the vfio-user BAR). */
+int vfm_testdev_peek(struct vfm_testdev *td, uint64_t off, void *buf, size_t len);
+/* The arcs the device has executed, as "FROM>TO" lines, oldest first (the last 256). */
+size_t vfm_testdev_arc_log(struct vfm_testdev *td, char *buf, size_t len);
+
+#endif /* VFIO_MIG_TESTDEV_H */

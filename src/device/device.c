@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The device library: runs the kernel's path arc by arc over the author's callbacks and
+ * owns the data session, enforcing the data-fd rules of uAPI doc sections 2 and 3.4.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "vfio-mig/device.h"
+#include "vfio-mig/fsm.h"
+
+enum session_kind {
+	SESSION_NONE = 0,
+	SESSION_SAVE,
+	SESSION_RESUME,
+};
+
+struct vfm_device {
+	pthread_mutex_t lock;
+	struct vfm_device_config cfg;
+	char name[64];
+	const struct vfm_device_ops *ops;
+	void *opaque;
+	uint32_t state;
+	vfm_session_id session;	   /* the open session, 0 if none */
+	vfm_session_id last_id;	   /* ids are never reused */
+	enum session_kind kind;
+	bool end_of_stream;	   /* STOP_COPY read returned 0: it stays 0 */
+};
+
+int vfm_device_create(const struct vfm_device_config *cfg, const struct vfm_device_ops *ops,
+		      void *opaque, struct vfm_device **out)
+{
+	struct vfm_device *dev;
+	bool any_log, all_log;
+
+	if (!cfg || !ops || !ops->step || !ops->save || !ops->load)
+		return -EINVAL;
+	if (!(cfg->flags & VFM_MIGRATION_STOP_COPY))
+		return -EINVAL;
+	if ((cfg->flags & VFM_MIGRATION_PRE_COPY) && !ops->precopy_info)
+		return -EINVAL;
+	any_log = ops->log_start || ops->log_stop || ops->log_report;
+	all_log = ops->log_start && ops->log_stop && ops->log_report;
+	if (any_log && !all_log)
+		return -EINVAL;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	if (pthread_mutex_init(&dev->lock, NULL)) {
+		free(dev);
+		return -ENOMEM;
+	}
+	dev->cfg = *cfg;
+	snprintf(dev->name, sizeof(dev->name), "%s", cfg->name ? cfg->name : "device");
+	dev->cfg.name = dev->name;
+	dev->ops = ops;
+	dev->opaque = opaque;
+	dev->state = VFM_STATE_RUNNING;
+	*out = dev;
+	return 0;
+}
+
+void vfm_device_destroy(struct vfm_device *dev)
+{
+	if (!dev)
+		return;
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
+uint64_t vfm_device_flags(const struct vfm_device *dev)
+{
+	return dev->cfg.flags;
+}
+
+const char *vfm_device_name(const struct vfm_device *dev)
+{
+	return dev->name;
+}
+
+static void end_session(struct vfm_device *dev)
+{
+	if (dev->session)
+		vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: session %llu ended", dev->name,
+			(unsigned long long)dev->session);
+	dev->session = 0;
+	dev->kind = SESSION_NONE;
+	dev->end_of_stream = false;
+}
+
+static void open_session(struct vfm_device *dev, uint32_t to)
+{
+	dev->session = ++dev->last_id;
+	dev->kind = to == VFM_STATE_RESUMING ? SESSION_RESUME : SESSION_SAVE;
+	dev->end_of_stream = false;
+	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: session %llu opened (%s)", dev->name,
+		(unsigned long long)dev->session, dev->kind == SESSION_SAVE ? "save" : "resume");
+}
+
+/* One arc; on success the session bookkeeping follows the arc. */
+static int run_arc(struct vfm_device *dev, uint32_t from, uint32_t to)
+{
+	bool to_error = false;
+	int rc = dev->ops->step(dev->opaque, from, to, &to_error);
+
+	if (rc) {
+		vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: arc %s -> %s failed: %s%s", dev->name,
+			vfm_state_name(from), vfm_state_name(to), strerror(-rc),
+			to_error ? " (device now ERROR)" : "");
+		if (to_error) {
+			end_session(dev);
+			dev->state = VFM_STATE_ERROR;
+		}
+		return rc < 0 ? rc : -EIO;
+	}
+	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: arc %s -> %s", dev->name, vfm_state_name(from),
+		vfm_state_name(to));
+	if (vfm_arc_ends_session(from, to))
+		end_session(dev);
+	if (vfm_arc_opens_session(from, to))
+		open_session(dev, to);
+	dev->state = to;
+	return 0;
+}
+
+int vfm_device_set_state(struct vfm_device *dev, uint32_t target, vfm_session_id *opened)
+{
+	vfm_session_id before;
+	int rc = 0;
+
+	if (opened)
+		*opened = 0;
+	pthread_mutex_lock(&dev->lock);
+	before = dev->session;
+	if (dev->state == VFM_STATE_ERROR) {
+		/* Only a reset leaves ERROR; the kernel's next-state function refuses it. */
+		rc = -EINVAL;
+		goto out;
+	}
+	while (dev->state != target) {
+		uint32_t next;
+
+		rc = vfm_fsm_next(dev->cfg.flags, dev->state, target, &next);
+		if (rc)
+			break;
+		rc = run_arc(dev, dev->state, next);
+		if (rc)
+			break;
+	}
+	/* fd-opening arcs are always last, so a new session means the request opened it. */
+	if (!rc && dev->session && dev->session != before && opened)
+		*opened = dev->session;
+out:
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
+uint32_t vfm_device_get_state(struct vfm_device *dev)
+{
+	uint32_t s;
+
+	pthread_mutex_lock(&dev->lock);
+	s = dev->state;
+	pthread_mutex_unlock(&dev->lock);
+	return s;
+}
+
+int vfm_device_data_size(struct vfm_device *dev, uint64_t *len)
+{
+	int rc;
+
+	if (!dev->ops->data_size)
+		return -ENOTTY;
+	pthread_mutex_lock(&dev->lock);
+	rc = dev->ops->data_size(dev->opaque, len);
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
+/* The session checks shared by read, write and precopy info. */
+static int check_session(struct vfm_device *dev, vfm_session_id sid, enum session_kind kind)
+{
+	if (sid == 0 || sid > dev->last_id)
+		return -EBADF;
+	if (sid != dev->session)
+		return -ENODEV;
+	if (kind != dev->kind)
+		return -EBADF;
+	return 0;
+}
+
+ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, size_t len)
+{
+	ssize_t n;
+	int rc;
+
+	pthread_mutex_lock(&dev->lock);
+	rc = check_session(dev, sid, SESSION_SAVE);
+	if (rc) {
+		n = rc;
+		goto out;
+	}
+	if (len == 0 || (dev->end_of_stream && dev->state == VFM_STATE_STOP_COPY)) {
+		n = 0;
+		goto out;
+	}
+	n = dev->ops->save(dev->opaque, buf, len);
+	if (n > (ssize_t)len)
+		n = -EIO;
+	if (n == 0 && dev->state == VFM_STATE_STOP_COPY)
+		dev->end_of_stream = true;
+	else if (n == 0 && dev->cfg.precopy_end_enomsg)
+		n = -ENOMSG;
+out:
+	pthread_mutex_unlock(&dev->lock);
+	return n;
+}
+
+ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void *buf, size_t len)
+{
+	ssize_t n;
+	int rc;
+
+	pthread_mutex_lock(&dev->lock);
+	rc = check_session(dev, sid, SESSION_RESUME);
+	if (rc)
+		n = rc;
+	else if (len == 0)
+		n = 0;
+	else
+		n = dev->ops->load(dev->opaque, buf, len);
+	if (n > (ssize_t)len)
+		n = -EIO;
+	pthread_mutex_unlock(&dev->lock);
+	return n;
+}
+
+int vfm_device_precopy_info(struct vfm_device *dev, vfm_session_id sid, uint64_t *initial,
+			    uint64_t *dirty)
+{
+	int rc;
+
+	pthread_mutex_lock(&dev->lock);
+	if (!vfm_state_is_precopy(dev->state))
+		rc = -EINVAL;
+	else
+		rc = check_session(dev, sid, SESSION_SAVE);
+	if (!rc)
+		rc = dev->ops->precopy_info(dev->opaque, initial, dirty);
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
+vfm_session_id vfm_device_session(struct vfm_device *dev)
+{
+	vfm_session_id s;
+
+	pthread_mutex_lock(&dev->lock);
+	s = dev->session;
+	pthread_mutex_unlock(&dev->lock);
+	return s;
+}
+
+int vfm_device_reset(struct vfm_device *dev)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&dev->lock);
+	end_session(dev);
+	if (dev->ops->reset)
+		rc = dev->ops->reset(dev->opaque);
+	dev->state = VFM_STATE_RUNNING;
+	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: reset, now RUNNING", dev->name);
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
+void vfm_device_fail(struct vfm_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	end_session(dev);
+	dev->state = VFM_STATE_ERROR;
+	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: device failed, now ERROR", dev->name);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* For feature.c: the callbacks under the device lock. */
+const struct vfm_device_ops *vfm_device_ops_locked(struct vfm_device *dev, void **opaque);
+void vfm_device_unlock(struct vfm_device *dev);
+
+const struct vfm_device_ops *vfm_device_ops_locked(struct vfm_device *dev, void **opaque)
+{
+	pthread_mutex_lock(&dev->lock);
+	*opaque = dev->opaque;
+	return dev->ops;
+}
+
+void vfm_device_unlock(struct vfm_device *dev)
+{
+	pthread_mutex_unlock(&dev->lock);
+}

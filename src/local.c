@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The in-process transport: a handle straight onto a device of the device library.
+ * "local:testdev,size=64M,seed=1" creates a sample device owned by the handle.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "vfio-mig/device.h"
+#include "vfio-mig/handle.h"
+#include "vfio-mig/testdev.h"
+
+struct local_handle {
+	struct vfm_handle h;
+	struct vfm_device *dev;
+	struct vfm_testdev *td; /* owned, when the handle made it */
+};
+
+struct local_session {
+	struct vfm_session s;
+	vfm_session_id sid;
+};
+
+static struct local_handle *to_local(struct vfm_handle *h)
+{
+	return (struct local_handle *)h;
+}
+
+static int session_new(struct local_handle *lh, vfm_session_id sid, struct vfm_session **out)
+{
+	struct local_session *ls;
+
+	*out = NULL;
+	if (!sid)
+		return 0;
+	ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return -ENOMEM;
+	ls->s.h = &lh->h;
+	ls->s.saving = vfm_device_get_state(lh->dev) != VFM_STATE_RESUMING;
+	ls->sid = sid;
+	*out = &ls->s;
+	return 0;
+}
+
+static int l_get_flags(struct vfm_handle *h, uint64_t *flags)
+{
+	*flags = vfm_device_flags(to_local(h)->dev);
+	return 0;
+}
+
+static int l_set_state(struct vfm_handle *h, uint32_t state, struct vfm_session **opened)
+{
+	struct local_handle *lh = to_local(h);
+	vfm_session_id sid = 0;
+	int rc = vfm_device_set_state(lh->dev, state, &sid);
+
+	*opened = NULL;
+	if (rc)
+		return rc;
+	return session_new(lh, sid, opened);
+}
+
+static int l_get_state(struct vfm_handle *h, uint32_t *state)
+{
+	*state = vfm_device_get_state(to_local(h)->dev);
+	return 0;
+}
+
+static int l_data_size(struct vfm_handle *h, uint64_t *len)
+{
+	return vfm_device_data_size(to_local(h)->dev, len);
+}
+
+static int l_reset(struct vfm_handle *h)
+{
+	return vfm_device_reset(to_local(h)->dev);
+}
+
+static int l_feature(struct vfm_handle *h, void *buf, size_t buf_len, struct vfm_session **opened)
+{
+	struct local_handle *lh = to_local(h);
+	vfm_session_id sid = 0;
+	int rc = vfm_device_feature(lh->dev, buf, buf_len, NULL, &sid);
+
+	*opened = NULL;
+	if (rc)
+		return rc;
+	return session_new(lh, sid, opened);
+}
+
+static ssize_t l_read(struct vfm_session *s, void *buf, size_t len)
+{
+	struct local_session *ls = (struct local_session *)s;
+
+	return vfm_device_read(to_local(s->h)->dev, ls->sid, buf, len);
+}
+
+static ssize_t l_write(struct vfm_session *s, const void *buf, size_t len)
+{
+	struct local_session *ls = (struct local_session *)s;
+
+	return vfm_device_write(to_local(s->h)->dev, ls->sid, buf, len);
+}
+
+static int l_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty)
+{
+	struct local_session *ls = (struct local_session *)s;
+
+	return vfm_device_precopy_info(to_local(s->h)->dev, ls->sid, initial, dirty);
+}
+
+static void l_session_close(struct vfm_session *s)
+{
+	free(s);
+}
+
+/* DMA logging through the feature interface, so its checks apply here too. */
+static int l_log_start(struct vfm_handle *h,
+		       const struct vfm_device_feature_dma_logging_range *ranges, uint32_t n,
+		       uint64_t *page_size)
+{
+	struct vfm_device_feature_dma_logging_control ctl = { .page_size = *page_size,
+							      .num_ranges = n };
+	size_t len = sizeof(struct vfm_device_feature) + sizeof(ctl) + (size_t)n * sizeof(*ranges);
+	struct vfm_device_feature *f;
+	int rc;
+
+	if (n > VFM_DMA_LOGGING_MAX_RANGES)
+		return -E2BIG;
+	f = calloc(1, len);
+	if (!f)
+		return -ENOMEM;
+	f->argsz = (uint32_t)len;
+	f->flags = VFM_DEVICE_FEATURE_SET | VFM_DEVICE_FEATURE_DMA_LOGGING_START;
+	memcpy(f->data, &ctl, sizeof(ctl));
+	memcpy(f->data + sizeof(ctl), ranges, (size_t)n * sizeof(*ranges));
+	rc = vfm_device_feature(to_local(h)->dev, f, len, NULL, NULL);
+	if (!rc) {
+		memcpy(&ctl, f->data, sizeof(ctl));
+		*page_size = ctl.page_size;
+	}
+	free(f);
+	return rc;
+}
+
+static int l_log_stop(struct vfm_handle *h)
+{
+	struct vfm_device_feature f = {
+		.argsz = sizeof(f),
+		.flags = VFM_DEVICE_FEATURE_SET | VFM_DEVICE_FEATURE_DMA_LOGGING_STOP,
+	};
+
+	return vfm_device_feature(to_local(h)->dev, &f, sizeof(f), NULL, NULL);
+}
+
+static int l_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length, uint64_t page_size,
+			uint64_t *bitmap)
+{
+	uint64_t pages = page_size ? (length + page_size - 1) / page_size : 0;
+	size_t words = (size_t)((pages + 63) / 64);
+	size_t len = sizeof(struct vfm_device_feature) + 24 + words * 8;
+	uint64_t req[3] = { iova, length, page_size };
+	struct vfm_device_feature *f;
+	int rc;
+
+	if (words > (1u << 24))
+		return -E2BIG;
+	f = calloc(1, len);
+	if (!f)
+		return -ENOMEM;
+	f->argsz = (uint32_t)len;
+	f->flags = VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_DMA_LOGGING_REPORT;
+	memcpy(f->data, req, sizeof(req));
+	rc = vfm_device_feature(to_local(h)->dev, f, len, NULL, NULL);
+	if (!rc) {
+		/* REPORT only sets bits: merge into the caller's bitmap. */
+		for (size_t i = 0; i < words; i++) {
+			uint64_t w;
+
+			memcpy(&w, f->data + 24 + i * 8, 8);
+			bitmap[i] |= w;
+		}
+	}
+	free(f);
+	return rc;
+}
+
+static int l_checksum(struct vfm_handle *h, uint64_t *sum)
+{
+	struct local_handle *lh = to_local(h);
+
+	if (!lh->td)
+		return -ENOTSUP;
+	*sum = vfm_testdev_checksum(lh->td);
+	return 0;
+}
+
+static void l_close(struct vfm_handle *h)
+{
+	struct local_handle *lh = to_local(h);
+
+	vfm_testdev_destroy(lh->td);
+	free(lh);
+}
+
+static const struct vfm_handle_ops local_ops = {
+	.kind = "local",
+	.get_flags = l_get_flags,
+	.set_state = l_set_state,
+	.get_state = l_get_state,
+	.data_size = l_data_size,
+	.reset = l_reset,
+	.feature = l_feature,
+	.read = l_read,
+	.write = l_write,
+	.precopy_info = l_precopy_info,
+	.session_close = l_session_close,
+	.log_start = l_log_start,
+	.log_stop = l_log_stop,
+	.log_report = l_log_report,
+	.checksum = l_checksum,
+	.close = l_close,
+};
+
+int vfm_local_wrap(struct vfm_device *dev, const char *name, const struct vfm_open_opts *opts,
+		   struct vfm_handle **out)
+{
+	struct local_handle *lh = calloc(1, sizeof(*lh));
+
+	if (!lh)
+		return -ENOMEM;
+	lh->dev = dev;
+	vfm_handle_init(&lh->h, &local_ops, name, opts ? &opts->log : NULL);
+	*out = &lh->h;
+	return 0;
+}
+
+int vfm_local_open(const char *spec, const struct vfm_open_opts *opts, struct vfm_handle **out,
+		   char *err, size_t errlen)
+{
+	struct vfm_testdev_config cfg;
+	struct vfm_testdev *td;
+	struct vfm_handle *h;
+	char name[160];
+	int rc;
+
+	if (strncmp(spec, "testdev", 7) != 0 || (spec[7] != '\0' && spec[7] != ','))
+		return vfm_errf(err, errlen, -EINVAL,
+				"local: unknown device '%s' (the in-process device is testdev)",
+				spec);
+	vfm_testdev_config_default(&cfg);
+	rc = vfm_testdev_parse(spec, &cfg, err, errlen);
+	if (rc)
+		return rc;
+	snprintf(name, sizeof(name), "local:%.150s", spec);
+	rc = vfm_testdev_create(&cfg, name, opts ? &opts->log : NULL, &td, err, errlen);
+	if (rc)
+		return rc;
+	rc = vfm_local_wrap(vfm_testdev_device(td), name, opts, &h);
+	if (rc) {
+		vfm_testdev_destroy(td);
+		return vfm_errf(err, errlen, rc, "local: out of memory");
+	}
+	to_local(h)->td = td;
+	*out = h;
+	return 0;
+}
+
+struct vfm_testdev *vfm_local_testdev(struct vfm_handle *h)
+{
+	if (!h || h->ops != &local_ops)
+		return NULL;
+	return to_local(h)->td;
+}

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* Helpers the subcommands share: errors, logging, device opening, progress. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vfio-mig.h"
+
+const char *prog = "vfio-mig";
+int verbosity = 1;
+volatile sig_atomic_t interrupted;
+
+static int vreport(int code, const char *fmt, va_list ap)
+{
+	fputs("error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vreport(EXIT_USAGE, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int fail(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vreport(EXIT_FAIL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static void log_stderr(void *opaque, enum vfm_log_level level, const char *msg)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug", "trace" };
+
+	(void)opaque;
+	fprintf(stderr, "%s: %s\n", names[level], msg);
+}
+
+struct vfm_logger tool_logger(void)
+{
+	struct vfm_logger log = { .fn = log_stderr,
+				  .max_level = (enum vfm_log_level)(verbosity < 0 ? 0 : verbosity) };
+
+	return log;
+}
+
+int open_device(const char *spec, struct vfm_handle **out)
+{
+	struct vfm_open_opts opts = { .log = tool_logger() };
+	char err[VFM_ERR_LEN];
+	int rc = vfm_handle_open(spec, &opts, out, err, sizeof(err));
+
+	if (rc)
+		fprintf(stderr, "error: %s\n", err);
+	return rc;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void progress_init(struct progress_state *ps, bool quiet)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->tty = isatty(STDERR_FILENO);
+	ps->quiet = quiet;
+	ps->last_quarter = -1;
+	ps->last_phase = VFM_PHASE_NR;
+}
+
+void progress_cb(void *opaque, const struct vfm_progress *p)
+{
+	struct progress_state *ps = opaque;
+	char done[32], total[32];
+	double pct = p->total ? 100.0 * (double)p->bytes / (double)p->total : 0;
+	double rate = p->elapsed_s > 0 ? (double)p->bytes / p->elapsed_s / 1e9 : 0;
+	int quarter = (int)(pct / 25);
+
+	if (ps->quiet || p->phase == VFM_PHASE_DONE)
+		return;
+	vfm_format_size(p->bytes, done, sizeof(done));
+	vfm_format_size(p->total, total, sizeof(total));
+	if (ps->tty) {
+		int width = 30, fill = (int)(pct / 100 * width);
+		char bar[32];
+
+		if (p->elapsed_s - ps->last < 0.05 && p->phase == ps->last_phase && pct < 100)
+			return;
+		ps->last = p->elapsed_s;
+		ps->last_phase = p->phase;
+		fill = fill > width ? width : fill;
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '.', (size_t)(width - fill));
+		bar[width] = '\0';
+		fprintf(stderr, "\r%-9s [%s] %10s / %-10s %6.2f GB/s", vfm_phase_name(p->phase),
+			bar, done, total, rate);
+		return;
+	}
+	if (p->phase != VFM_PHASE_STOP_COPY && p->phase != VFM_PHASE_LOAD)
+		return;
+	if (quarter == ps->last_quarter || quarter < 1)
+		return;
+	ps->last_quarter = quarter;
+	fprintf(stderr, "%s: %s of %s (%.0f%%), %.2f GB/s\n", vfm_phase_name(p->phase), done, total,
+		pct > 100 ? 100 : pct, rate);
+}
+
+void progress_end(struct progress_state *ps)
+{
+	if (ps->tty && !ps->quiet && ps->last_phase != VFM_PHASE_NR)
+		fputc('\n', stderr);
+}
+
+void print_checksum(struct vfm_handle *h, const char *label)
+{
+	uint64_t sum;
+
+	if (vfm_handle_checksum(h, &sum) == 0)
+		printf("%schecksum: %016llx\n", label ? label : "", (unsigned long long)sum);
+}
+
+void print_stats(const char *what, const struct vfm_mig_stats *st)
+{
+	char bytes[32];
+	double rate = st->total_s > 0 ? (double)st->bytes / st->total_s / 1e9 : 0;
+
+	vfm_format_size(st->bytes, bytes, sizeof(bytes));
+	printf("%s: %s in %.3f s (%.2f GB/s), downtime %.1f ms\n", what, bytes, st->total_s, rate,
+	       st->downtime_s * 1e3);
+}

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* vfio-mig load: devices from a stream file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vfio-mig.h"
+
+static void load_usage(FILE *f)
+{
+	fprintf(f, "usage: %s load --device DEVICE [--device DEVICE...] -i FILE [options]\n\n"
+		   "Loads device state from FILE ('-' for stdin), written by 'save', into the\n"
+		   "devices (in order) and starts them. On failure the devices are reset.\n\n"
+		   "  -d, --device DEVICE    a destination device (repeatable)\n"
+		   "  -i, --input FILE       the stream file\n"
+		   "  -b, --buffer-size N    write buffer (default 1 MiB)\n"
+		   "  -q, --quiet            no progress\n"
+		   "  -v, --verbose          more messages (repeat for traces)\n",
+		prog);
+}
+
+int load_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "input", required_argument, NULL, 'i' },
+		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *specs[VFM_MAX_DEVICES], *in_path = NULL;
+	struct vfm_handle *devs[VFM_MAX_DEVICES];
+	struct vfm_mig_opts opts = { 0 };
+	struct progress_state ps;
+	struct vfm_mig_stats st;
+	struct vfm_chan ch;
+	char err[VFM_ERR_LEN];
+	size_t n = 0, opened = 0;
+	bool quiet = false;
+	uint64_t v;
+	int c, fd = -1, rc, ret = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, "d:i:b:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (n == VFM_MAX_DEVICES)
+				return usage_error("load: at most %d devices", VFM_MAX_DEVICES);
+			specs[n++] = optarg;
+			break;
+		case 'i':
+			in_path = optarg;
+			break;
+		case 'b':
+			if (vfm_parse_size(optarg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE)
+				return usage_error("load: bad buffer size '%s'", optarg);
+			opts.buf_size = (size_t)v;
+			break;
+		case 'q':
+			quiet = true;
+			verbosity = 0;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'h':
+			load_usage(stdout);
+			return EXIT_OK;
+		default:
+			load_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!n || !in_path || optind != argc)
+		return usage_error("load: expected --device DEVICE and -i FILE");
+	install_signals();
+	fd = strcmp(in_path, "-") ? open(in_path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0)
+		return fail("load: cannot open %s: %s", in_path, strerror(errno));
+	for (opened = 0; opened < n; opened++) {
+		if (open_device(specs[opened], &devs[opened]))
+			goto out;
+	}
+	vfm_chan_init(&ch, fd, in_path);
+	progress_init(&ps, quiet);
+	opts.log = tool_logger();
+	opts.progress = progress_cb;
+	opts.progress_opaque = &ps;
+	opts.cancel = &interrupted;
+	rc = vfm_load(devs, n, &ch, &opts, &st, err, sizeof(err));
+	progress_end(&ps);
+	if (rc) {
+		fail("load: %s", err[0] ? err : strerror(-rc));
+		goto out;
+	}
+	if (!quiet)
+		print_stats("loaded", &st);
+	for (size_t i = 0; i < n; i++)
+		print_checksum(devs[i], n > 1 ? specs[i] : NULL);
+	ret = EXIT_OK;
+out:
+	for (size_t i = 0; i < opened; i++)
+		vfm_handle_close(devs[i]);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return ret;
+}

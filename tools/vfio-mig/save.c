@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* vfio-mig save: devices into a stream file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vfio-mig.h"
+
+static void save_usage(FILE *f)
+{
+	fprintf(f, "usage: %s save --device DEVICE [--device DEVICE...] -o FILE [options]\n\n"
+		   "Stops the devices and writes their state into FILE ('-' for stdout) in QEMU's\n"
+		   "VFIO stream format. The devices are left stopped, as after a migration.\n\n"
+		   "  -d, --device DEVICE    a device to save (repeatable, saved in order)\n"
+		   "  -o, --output FILE      the stream file\n"
+		   "  -b, --buffer-size N    read buffer (default: MIN(1 MiB, stop-copy size))\n"
+		   "  -k, --keep-running     return the devices to RUNNING afterwards\n"
+		   "  -q, --quiet            no progress\n"
+		   "  -v, --verbose          more messages (repeat for traces)\n",
+		prog);
+}
+
+int save_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "keep-running", no_argument, NULL, 'k' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *specs[VFM_MAX_DEVICES], *out_path = NULL;
+	struct vfm_handle *devs[VFM_MAX_DEVICES];
+	struct vfm_mig_opts opts = { 0 };
+	struct progress_state ps;
+	struct vfm_mig_stats st;
+	struct vfm_chan ch;
+	char err[VFM_ERR_LEN], tmp[4096];
+	size_t n = 0, opened = 0;
+	bool quiet = false;
+	uint64_t v;
+	int c, fd, rc, ret = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, "d:o:b:kqvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (n == VFM_MAX_DEVICES)
+				return usage_error("save: at most %d devices", VFM_MAX_DEVICES);
+			specs[n++] = optarg;
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		case 'b':
+			if (vfm_parse_size(optarg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE)
+				return usage_error("save: bad buffer size '%s'", optarg);
+			opts.buf_size = (size_t)v;
+			break;
+		case 'k':
+			opts.keep_running = true;
+			break;
+		case 'q':
+			quiet = true;
+			verbosity = 0;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'h':
+			save_usage(stdout);
+			return EXIT_OK;
+		default:
+			save_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!n || !out_path || optind != argc)
+		return usage_error("save: expected --device DEVICE and -o FILE");
+	install_signals();
+	for (opened = 0; opened < n; opened++) {
+		if (open_device(specs[opened], &devs[opened]))
+			goto out;
+	}
+	if (!strcmp(out_path, "-")) {
+		fd = STDOUT_FILENO;
+	} else {
+		snprintf(tmp, sizeof(tmp), "%s.partial", out_path);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fail("save: cannot create %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+	}
+	vfm_chan_init(&ch, fd, out_path);
+	progress_init(&ps, quiet);
+	opts.log = tool_logger();
+	opts.progress = progress_cb;
+	opts.progress_opaque = &ps;
+	opts.cancel = &interrupted;
+	rc = vfm_save(devs, n, &ch, &opts, &st, err, sizeof(err));
+	progress_end(&ps);
+	if (fd != STDOUT_FILENO) {
+		if (!rc && (fsync(fd) || rename(tmp, out_path)))
+			rc = -errno;
+		close(fd);
+		if (rc)
+			unlink(tmp);
+	}
+	if (rc) {
+		fail("save: %s", err[0] ? err : strerror(-rc));
+		goto out;
+	}
+	if (!quiet)
+		print_stats("saved", &st);
+	for (size_t i = 0; i < n; i++)
+		print_checksum(devs[i], n > 1 ? specs[i] : NULL);
+	ret = EXIT_OK;
+out:
+	for (size_t i = 0; i < opened; i++)
+		vfm_handle_close(devs[i]);
+	return ret;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The vfio-mig command: one file per subcommand, a tiny dispatcher, shared helpers. */
+#ifndef VFIO_MIG_TOOL_H
+#define VFIO_MIG_TOOL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vfio-mig/engine.h"
+#include "vfio-mig/handle.h"
+
+#define EXIT_OK	   0
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+extern const char *prog;
+extern int verbosity; /* 0 quiet .. 4 trace */
+extern volatile sig_atomic_t interrupted;
+
+int fsm_main(int argc, char **argv);
+int info_main(int argc, char **argv);
+int save_main(int argc, char **argv);
+int load_main(int argc, char **argv);
+int inspect_main(int argc, char **argv);
+int migrate_main(int argc, char **argv);
+int demo_main(int argc, char **argv);
+int serve_main(int argc, char **argv);
+int check_main(int argc, char **argv);
+
+/* Prints "error: ..." to stderr and returns EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "error: ..." to stderr and returns EXIT_FAIL. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The logger that prints to stderr at the current verbosity. */
+struct vfm_logger tool_logger(void);
+/* Opens a device, printing the reason on failure. */
+int open_device(const char *spec, struct vfm_handle **out);
+/* Installs SIGINT/SIGTERM handlers that set `interrupted`. */
+void install_signals(void);
+/* Progress on stderr: a bar on a terminal, a few lines otherwise, nothing when quiet. */
+void progress_cb(void *opaque, const struct vfm_progress *p);
+struct progress_state {
+	bool tty;
+	bool quiet;
+	double last;
+	int last_quarter;
+	enum vfm_phase last_phase;
+};
+void progress_init(struct progress_state *ps, bool quiet);
+void progress_end(struct progress_state *ps);
+/* Prints "checksum: <hex>" for sample devices; silent for others. */
+void print_checksum(struct vfm_handle *h, const char *label);
+/* Prints the one-line summary of a finished run. */
+void print_stats(const char *what, const struct vfm_mig_stats *st);
+
+#endif /* VFIO_MIG_TOOL_H */
