@@ -293,6 +293,8 @@ static ssize_t td_save(void *opaque, void *buf, size_t len)
 
 	pthread_mutex_lock(&td->lock);
 	if (td->cfg.fail_read_at >= 0 && sv->pos >= (uint64_t)td->cfg.fail_read_at) {
+		vfm_device_reason(td->dev, "injected fault: read fails at byte %llu",
+				  (unsigned long long)sv->pos);
 		pthread_mutex_unlock(&td->lock);
 		return -EIO;
 	}
@@ -367,6 +369,7 @@ static int load_fail(struct vfm_testdev *td, const char *fmt, ...)
 	vsnprintf(td->ld.why, sizeof(td->ld.why), fmt, ap);
 	va_end(ap);
 	td->ld.error = -EINVAL;
+	vfm_device_reason(td->dev, "invalid incoming state: %s", td->ld.why);
 	vfm_log(&td->log, VFM_LOG_WARN, "%s: invalid incoming state at byte %llu: %s", td->name,
 		(unsigned long long)td->ld.pos, td->ld.why);
 	return -EINVAL;
@@ -427,11 +430,14 @@ static ssize_t td_load(void *opaque, const void *buf, size_t len)
 
 	pthread_mutex_lock(&td->lock);
 	if (ld->error) {
+		vfm_device_reason(td->dev, "invalid incoming state: %s", ld->why);
 		rc = ld->error;
 		goto out;
 	}
 	if (td->cfg.fail_write_at >= 0) {
 		if (ld->pos >= (uint64_t)td->cfg.fail_write_at) {
+			vfm_device_reason(td->dev, "injected fault: write fails at byte %llu",
+					  (unsigned long long)ld->pos);
 			rc = -EIO;
 			goto out;
 		}
@@ -467,8 +473,10 @@ static int load_validate(struct vfm_testdev *td)
 
 	if (td->cfg.reject_load)
 		return load_fail(td, "rejected by fault injection (reject-load)");
-	if (ld->error)
+	if (ld->error) {
+		vfm_device_reason(td->dev, "invalid incoming state: %s", ld->why);
 		return ld->error;
+	}
 	if (!ld->header_ok || !ld->end_ok || ld->rec_have || ld->pay_left)
 		return load_fail(td, "incomplete state: %llu bytes received, no END record",
 				 (unsigned long long)ld->pos);
@@ -511,8 +519,12 @@ static int td_step(void *opaque, uint32_t from, uint32_t to, bool *enter_error)
 	pthread_mutex_lock(&td->lock);
 	if (td->cfg.error_arc && from == td->cfg.error_from && to == td->cfg.error_to) {
 		*enter_error = true;
+		vfm_device_reason(td->dev, "injected fault: arc %s>%s fails into ERROR",
+				  vfm_state_name(from), vfm_state_name(to));
 		rc = -EIO;
 	} else if (td->cfg.fail_arc && from == td->cfg.fail_from && to == td->cfg.fail_to) {
+		vfm_device_reason(td->dev, "injected fault: arc %s>%s fails", vfm_state_name(from),
+				  vfm_state_name(to));
 		rc = -EIO;
 	} else if (from == VFM_STATE_RESUMING && to == VFM_STATE_STOP) {
 		rc = load_validate(td);

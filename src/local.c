@@ -189,6 +189,11 @@ static int l_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length, ui
 	return rc;
 }
 
+static void l_last_reason(struct vfm_handle *h, char *buf, size_t len)
+{
+	vfm_device_last_reason(to_local(h)->dev, buf, len);
+}
+
 static int l_checksum(struct vfm_handle *h, uint64_t *sum)
 {
 	struct local_handle *lh = to_local(h);
@@ -222,6 +227,7 @@ static const struct vfm_handle_ops local_ops = {
 	.log_start = l_log_start,
 	.log_stop = l_log_stop,
 	.log_report = l_log_report,
+	.last_reason = l_last_reason,
 	.checksum = l_checksum,
 	.close = l_close,
 };

@@ -88,6 +88,13 @@ vfm_session_id vfm_device_session(struct vfm_device *dev);
 /* VFIO_DEVICE_RESET: ends any session, state RUNNING. */
 int vfm_device_reset(struct vfm_device *dev);
 
+/* From inside a callback: the human reason for the error it is about to return, kept
+ * until the next failing call and offered to the host side with the errno. */
+void vfm_device_reason(struct vfm_device *dev, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The reason given for the last failure ("" if none), copied into buf. */
+void vfm_device_last_reason(struct vfm_device *dev, char *buf, size_t len);
+
 /* Moves the device to ERROR asynchronously (a device failure), ending any session. */
 void vfm_device_fail(struct vfm_device *dev);
 

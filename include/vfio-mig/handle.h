@@ -45,6 +45,8 @@ struct vfm_handle_ops {
 	int (*log_stop)(struct vfm_handle *h);
 	int (*log_report)(struct vfm_handle *h, uint64_t iova, uint64_t length, uint64_t page_size,
 			  uint64_t *bitmap);
+	/* The device's own words for its last failure ("" if it gave none). Optional. */
+	void (*last_reason)(struct vfm_handle *h, char *buf, size_t len);
 	/* The sample device's checksum, where the transport can read it. Optional. */
 	int (*checksum)(struct vfm_handle *h, uint64_t *sum);
 	void (*close)(struct vfm_handle *h);
@@ -56,6 +58,7 @@ struct vfm_handle {
 	const struct vfm_handle_ops *ops;
 	char name[128];
 	char err[VFM_ERR_LEN];
+	char why[256]; /* scratch for vfm_handle_explain() */
 	struct vfm_logger log;
 	uint32_t last_state; /* the last state read or set, for messages */
 };
@@ -106,6 +109,8 @@ int vfm_handle_log_stop(struct vfm_handle *h);
 int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length,
 			  uint64_t page_size, uint64_t *bitmap);
 int vfm_handle_checksum(struct vfm_handle *h, uint64_t *sum);
+/* "errno text" or "errno text (device's reason)" for a failure rc of this handle. */
+const char *vfm_handle_explain(struct vfm_handle *h, int rc, char *buf, size_t len);
 
 /* Sets h->err (printf-style) and returns rc; used by transports and the engine. */
 int vfm_handle_fail(struct vfm_handle *h, int rc, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@ struct vfm_device {
 	vfm_session_id last_id;	   /* ids are never reused */
 	enum session_kind kind;
 	bool end_of_stream;	   /* STOP_COPY read returned 0: it stays 0 */
+	char reason[160];	   /* why the last call failed, from the callback */
 };
 
 int vfm_device_create(const struct vfm_device_config *cfg, const struct vfm_device_ops *ops,
@@ -136,6 +138,7 @@ int vfm_device_set_state(struct vfm_device *dev, uint32_t target, vfm_session_id
 	if (opened)
 		*opened = 0;
 	pthread_mutex_lock(&dev->lock);
+	dev->reason[0] = '\0';
 	before = dev->session;
 	if (dev->state == VFM_STATE_ERROR) {
 		/* Only a reset leaves ERROR; the kernel's next-state function refuses it. */
@@ -200,6 +203,7 @@ ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, s
 	int rc;
 
 	pthread_mutex_lock(&dev->lock);
+	dev->reason[0] = '\0';
 	rc = check_session(dev, sid, SESSION_SAVE);
 	if (rc) {
 		n = rc;
@@ -227,6 +231,7 @@ ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void 
 	int rc;
 
 	pthread_mutex_lock(&dev->lock);
+	dev->reason[0] = '\0';
 	rc = check_session(dev, sid, SESSION_RESUME);
 	if (rc)
 		n = rc;
@@ -278,6 +283,22 @@ int vfm_device_reset(struct vfm_device *dev)
 	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: reset, now RUNNING", dev->name);
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
+}
+
+void vfm_device_reason(struct vfm_device *dev, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dev->reason, sizeof(dev->reason), fmt, ap);
+	va_end(ap);
+}
+
+void vfm_device_last_reason(struct vfm_device *dev, char *buf, size_t len)
+{
+	pthread_mutex_lock(&dev->lock);
+	snprintf(buf, len, "%s", dev->reason);
+	pthread_mutex_unlock(&dev->lock);
 }
 
 void vfm_device_fail(struct vfm_device *dev)

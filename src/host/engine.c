@@ -256,6 +256,7 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, block_
 {
 	struct pump p = { .src = src, .buf_size = buf_size, .cancel = r->opts->cancel };
 	pthread_t thread;
+	char why[256];
 	int rc = 0;
 
 	pthread_mutex_init(&p.lock, NULL);
@@ -285,7 +286,8 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, block_
 				run_fail(r, rc, "migration cancelled");
 			else
 				run_fail(r, rc, "%s: reading device state failed: %s",
-					 vfm_handle_name(src->h), strerror(-rc));
+					 vfm_handle_name(src->h),
+					 vfm_handle_explain(src->h, rc, why, sizeof(why)));
 			break;
 		}
 		if (s->len == 0)

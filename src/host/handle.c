@@ -46,10 +46,21 @@ int vfm_handle_fail(struct vfm_handle *h, int rc, const char *fmt, ...)
 	return rc;
 }
 
-static const char *err_name(int rc)
+const char *vfm_handle_explain(struct vfm_handle *h, int rc, char *buf, size_t len)
 {
-	return strerror(rc < 0 ? -rc : rc);
+	char reason[200] = "";
+
+	if (h->ops->last_reason)
+		h->ops->last_reason(h, reason, sizeof(reason));
+	if (reason[0])
+		snprintf(buf, len, "%s (%s)", strerror(rc < 0 ? -rc : rc), reason);
+	else
+		snprintf(buf, len, "%s", strerror(rc < 0 ? -rc : rc));
+	return buf;
 }
+
+/* The errno's text with the device's reason; valid until the next call on h. */
+#define err_name(rc) vfm_handle_explain(h, (rc), h->why, sizeof(h->why))
 
 int vfm_handle_get_flags(struct vfm_handle *h, uint64_t *flags)
 {

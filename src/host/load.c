@@ -53,6 +53,7 @@ static int load_block(struct loader *l, const struct vfm_ev *ev)
 {
 	struct vfm_session *s = l->sess[ev->section_index];
 	uint64_t left = ev->size;
+	char why[256];
 
 	while (left) {
 		ssize_t n = vfm_dec_data(&l->dec, l->buf, l->buf_size);
@@ -66,7 +67,7 @@ static int load_block(struct loader *l, const struct vfm_ev *ev)
 					"%s: writing %zd bytes of state (stream offset %llu) failed: %s",
 					vfm_handle_name(s->h), n,
 					(unsigned long long)(l->dec.ch->pos - (uint64_t)n),
-					strerror(-rc));
+					vfm_handle_explain(s->h, rc, why, sizeof(why)));
 		left -= (uint64_t)n;
 		l->r->stats->bytes += (uint64_t)n;
 		run_progress(l->r, VFM_PHASE_LOAD);

@@ -20,11 +20,13 @@ struct dev_sink {
 static int sink_to_device(void *ctx, const void *buf, size_t len)
 {
 	struct dev_sink *s = ctx;
+	char why[256];
 	int rc = vfm_session_write_all(s->dst, buf, len);
 
 	if (rc)
 		return run_fail(s->r, rc, "%s: writing %zu bytes of state failed: %s",
-				vfm_handle_name(s->dst->h), len, strerror(-rc));
+				vfm_handle_name(s->dst->h), len,
+				vfm_handle_explain(s->dst->h, rc, why, sizeof(why)));
 	return 0;
 }
 

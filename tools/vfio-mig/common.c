@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "vfio-mig/fsm.h"
 #include "vfio-mig.h"
 
 const char *prog = "vfio-mig";
@@ -156,4 +157,26 @@ void print_stats(const char *what, const struct vfm_mig_stats *st)
 	vfm_format_size(st->bytes, bytes, sizeof(bytes));
 	printf("%s: %s in %.3f s (%.2f GB/s), downtime %.1f ms\n", what, bytes, st->total_s, rate,
 	       st->downtime_s * 1e3);
+}
+
+void report_sources(struct vfm_handle *const *devs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t state;
+		uint64_t sum;
+
+		if (!devs[i])
+			continue;
+		if (vfm_handle_get_state(devs[i], &state)) {
+			fprintf(stderr, "source %s: state unknown (%s)\n", vfm_handle_name(devs[i]),
+				vfm_handle_error(devs[i]));
+			continue;
+		}
+		if (vfm_handle_checksum(devs[i], &sum) == 0)
+			fprintf(stderr, "source %s: %s, checksum %016llx\n", vfm_handle_name(devs[i]),
+				vfm_state_name(state), (unsigned long long)sum);
+		else
+			fprintf(stderr, "source %s: %s\n", vfm_handle_name(devs[i]),
+				vfm_state_name(state));
+	}
 }

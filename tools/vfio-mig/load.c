@@ -63,7 +63,6 @@ int load_main(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = true;
-			verbosity = 0;
 			break;
 		case 'v':
 			verbosity++;

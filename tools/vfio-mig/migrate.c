@@ -64,7 +64,6 @@ int migrate_main(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = true;
-			verbosity = 0;
 			break;
 		case 'v':
 			verbosity++;
@@ -93,6 +92,7 @@ int migrate_main(int argc, char **argv)
 	progress_end(&ps);
 	if (rc) {
 		fail("migrate: %s", err[0] ? err : strerror(-rc));
+		report_sources(src, nf);
 		goto out;
 	}
 	if (!quiet)

@@ -69,7 +69,6 @@ int save_main(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = true;
-			verbosity = 0;
 			break;
 		case 'v':
 			verbosity++;
@@ -116,6 +115,7 @@ int save_main(int argc, char **argv)
 	}
 	if (rc) {
 		fail("save: %s", err[0] ? err : strerror(-rc));
+		report_sources(devs, n);
 		goto out;
 	}
 	if (!quiet)

@@ -52,6 +52,8 @@ void progress_init(struct progress_state *ps, bool quiet);
 void progress_end(struct progress_state *ps);
 /* Prints "checksum: <hex>" for sample devices; silent for others. */
 void print_checksum(struct vfm_handle *h, const char *label);
+/* After a failure: each source's state (and checksum) on stderr, for the operator. */
+void report_sources(struct vfm_handle *const *devs, size_t n);
 /* Prints the one-line summary of a finished run. */
 void print_stats(const char *what, const struct vfm_mig_stats *st);
 
