@@ -35,6 +35,8 @@ struct save_cursor {
 	uint8_t rec[VFM_TESTDEV_REC_SIZE];
 	uint32_t rec_off, rec_len; /* header bytes still to emit */
 	uint64_t pay_off, pay_left; /* payload still to emit (state offset) */
+	uint64_t chunk;		 /* chunk of the current DATA record */
+	bool staged;		 /* its payload is emitted from td->stage */
 	bool pay_first_pass;
 	uint64_t pos;		 /* stream offset */
 };
@@ -44,6 +46,7 @@ struct load_cursor {
 	uint8_t rec[VFM_TESTDEV_REC_SIZE];
 	uint32_t rec_have;
 	uint64_t pay_off, pay_left;
+	uint64_t chunk;
 	bool header_ok, end_ok;
 	uint64_t end_sum;
 	uint64_t covered;
@@ -63,6 +66,8 @@ struct vfm_testdev {
 	uint64_t *dirty;   /* one bit per chunk */
 	uint64_t ndirty;
 	uint64_t *covered; /* one bit per chunk, while loading */
+	uint64_t *sums;	   /* hash of each chunk as last sent or received */
+	uint8_t *stage;	   /* a chunk being sent across several reads */
 	uint32_t state;	   /* mirror of the library's state, updated by step() */
 	struct save_cursor sv;
 	struct load_cursor ld;
@@ -140,6 +145,25 @@ static uint64_t chunk_len(const struct vfm_testdev *td, uint64_t chunk)
 	uint64_t off = chunk * VFM_TESTDEV_CHUNK;
 
 	return VFM_MIN((uint64_t)VFM_TESTDEV_CHUNK, td->cfg.size - off);
+}
+
+/*
+ * The checksum of the state folds the hashes of its 64 KiB chunks, so that both ends can
+ * hash each chunk while it is hot in the cache, as it is sent or received, instead of
+ * reading the whole state again during the downtime.
+ */
+static uint64_t fold_sums(uint64_t size, const uint64_t *sums, uint64_t n)
+{
+	uint64_t acc = splitmix64(size);
+
+	for (uint64_t i = 0; i < n; i++)
+		acc = splitmix64(acc ^ sums[i]);
+	return acc;
+}
+
+static uint64_t hash_chunk(const struct vfm_testdev *td, uint64_t chunk)
+{
+	return vfm_testdev_hash(td->mem + chunk * VFM_TESTDEV_CHUNK, (size_t)chunk_len(td, chunk));
 }
 
 static bool bit_test(const uint64_t *map, uint64_t i)
@@ -227,6 +251,19 @@ static bool next_dirty(struct vfm_testdev *td, uint64_t *chunk)
 	return false;
 }
 
+static void start_data(struct vfm_testdev *td, uint64_t chunk, bool first_pass)
+{
+	struct save_cursor *sv = &td->sv;
+
+	put_rec(sv->rec, VFM_TESTDEV_REC_DATA, (uint32_t)chunk_len(td, chunk),
+		chunk * VFM_TESTDEV_CHUNK);
+	sv->chunk = chunk;
+	sv->pay_off = chunk * VFM_TESTDEV_CHUNK;
+	sv->pay_left = chunk_len(td, chunk);
+	sv->staged = false;
+	sv->pay_first_pass = first_pass;
+}
+
 /* Chooses the next record; false when nothing is left to send now. */
 static bool save_next_record(struct vfm_testdev *td)
 {
@@ -239,20 +276,11 @@ static bool save_next_record(struct vfm_testdev *td)
 		sv->pay_first_pass = true;
 	} else if (sv->next_chunk < td->nchunks) {
 		chunk = sv->next_chunk++;
-		put_rec(sv->rec, VFM_TESTDEV_REC_DATA, (uint32_t)chunk_len(td, chunk),
-			chunk * VFM_TESTDEV_CHUNK);
-		sv->pay_off = chunk * VFM_TESTDEV_CHUNK;
-		sv->pay_left = chunk_len(td, chunk);
-		sv->pay_first_pass = true;
+		start_data(td, chunk, true);
 	} else if (next_dirty(td, &chunk)) {
-		put_rec(sv->rec, VFM_TESTDEV_REC_DATA, (uint32_t)chunk_len(td, chunk),
-			chunk * VFM_TESTDEV_CHUNK);
-		sv->pay_off = chunk * VFM_TESTDEV_CHUNK;
-		sv->pay_left = chunk_len(td, chunk);
-		sv->pay_first_pass = false;
+		start_data(td, chunk, false);
 	} else if (td->state == VFM_STATE_STOP_COPY && !sv->end_sent) {
-		put_rec(sv->rec, VFM_TESTDEV_REC_END, 0,
-			vfm_testdev_hash(td->mem, (size_t)td->cfg.size));
+		put_rec(sv->rec, VFM_TESTDEV_REC_END, 0, fold_sums(td->cfg.size, td->sums, td->nchunks));
 		sv->end_sent = true;
 		sv->pay_first_pass = false;
 	} else {
@@ -263,22 +291,44 @@ static bool save_next_record(struct vfm_testdev *td)
 	return true;
 }
 
-/* Copies the next piece of the current record into out; returns bytes copied. */
+/*
+ * Copies the next piece of the current record into out; returns bytes copied. A DATA
+ * record that fits goes out whole and is hashed in place; one that does not is first
+ * copied to the stage, so that the hash covers exactly the bytes that leave.
+ */
 static size_t save_piece(struct vfm_testdev *td, uint8_t *out, size_t room)
 {
 	struct save_cursor *sv = &td->sv;
 	size_t n;
 
+	if (sv->rec_off == 0 && sv->pay_left && !sv->staged) {
+		size_t len = (size_t)sv->pay_left;
+
+		if (room >= VFM_TESTDEV_REC_SIZE + len) {
+			memcpy(out, sv->rec, VFM_TESTDEV_REC_SIZE);
+			memcpy(out + VFM_TESTDEV_REC_SIZE, td->mem + sv->pay_off, len);
+			td->sums[sv->chunk] = vfm_testdev_hash(out + VFM_TESTDEV_REC_SIZE, len);
+			sv->rec_off = sv->rec_len;
+			sv->pay_left = 0;
+			n = VFM_TESTDEV_REC_SIZE + len;
+			goto done;
+		}
+		memcpy(td->stage, td->mem + sv->pay_off, len);
+		td->sums[sv->chunk] = vfm_testdev_hash(td->stage, len);
+		sv->staged = true;
+		sv->pay_off = 0;
+	}
 	if (sv->rec_off < sv->rec_len) {
 		n = VFM_MIN((size_t)(sv->rec_len - sv->rec_off), room);
 		memcpy(out, sv->rec + sv->rec_off, n);
 		sv->rec_off += (uint32_t)n;
 	} else {
 		n = (size_t)VFM_MIN(sv->pay_left, (uint64_t)room);
-		memcpy(out, td->mem + sv->pay_off, n);
+		memcpy(out, td->stage + sv->pay_off, n);
 		sv->pay_off += n;
 		sv->pay_left -= n;
 	}
+done:
 	if (sv->pay_first_pass)
 		sv->first_emitted += n;
 	return n;
@@ -408,6 +458,7 @@ static int load_record(struct vfm_testdev *td)
 			bit_set(td->covered, chunk);
 			ld->covered++;
 		}
+		ld->chunk = chunk;
 		ld->pay_off = arg;
 		ld->pay_left = len;
 		return 0;
@@ -451,6 +502,8 @@ static ssize_t td_load(void *opaque, const void *buf, size_t len)
 			memcpy(td->mem + ld->pay_off, in + done, n);
 			ld->pay_off += n;
 			ld->pay_left -= n;
+			if (!ld->pay_left)
+				td->sums[ld->chunk] = hash_chunk(td, ld->chunk);
 		} else {
 			n = VFM_MIN((size_t)(VFM_TESTDEV_REC_SIZE - ld->rec_have), len - done);
 			memcpy(ld->rec + ld->rec_have, in + done, n);
@@ -483,7 +536,7 @@ static int load_validate(struct vfm_testdev *td)
 	if (ld->covered != td->nchunks)
 		return load_fail(td, "incomplete state: %llu of %llu chunks received",
 				 (unsigned long long)ld->covered, (unsigned long long)td->nchunks);
-	if (vfm_testdev_hash(td->mem, (size_t)td->cfg.size) != ld->end_sum)
+	if (fold_sums(td->cfg.size, td->sums, td->nchunks) != ld->end_sum)
 		return load_fail(td, "checksum mismatch: the state was corrupted in transit");
 	return 0;
 }
@@ -762,7 +815,9 @@ static int alloc_memory(struct vfm_testdev *td)
 
 	td->dirty = calloc(words, 8);
 	td->covered = calloc(words, 8);
-	if (!td->dirty || !td->covered)
+	td->sums = calloc((size_t)td->nchunks + 1, 8);
+	td->stage = malloc(VFM_TESTDEV_CHUNK);
+	if (!td->dirty || !td->covered || !td->sums || !td->stage)
 		return -ENOMEM;
 	if (td->cfg.size == 0)
 		return 0;
@@ -842,6 +897,8 @@ void vfm_testdev_destroy(struct vfm_testdev *td)
 		munmap(td->mem, (size_t)td->cfg.size);
 	free(td->dirty);
 	free(td->covered);
+	free(td->sums);
+	free(td->stage);
 	pthread_mutex_destroy(&td->lock);
 	free(td);
 }
@@ -861,7 +918,9 @@ uint64_t vfm_testdev_checksum(struct vfm_testdev *td)
 	uint64_t sum;
 
 	pthread_mutex_lock(&td->lock);
-	sum = vfm_testdev_hash(td->mem, (size_t)td->cfg.size);
+	sum = splitmix64(td->cfg.size);
+	for (uint64_t i = 0; i < td->nchunks; i++)
+		sum = splitmix64(sum ^ hash_chunk(td, i));
 	pthread_mutex_unlock(&td->lock);
 	return sum;
 }

@@ -12,7 +12,7 @@
  *
  * Stream: 16-byte little-endian records {u32 type, u32 len, u64 arg}:
  *   HEADER (arg = state size), DATA (arg = offset, len payload bytes follow),
- *   END (arg = checksum of the whole state). The first pass sends every chunk once; in
+ *   END (arg = checksum of the whole state, as vfm_testdev_checksum()). The first pass sends every chunk once; in
  *   PRE_COPY chunks the workload dirtied are sent again.
  *
  * Threads: the testdev functions may be called from any thread.
@@ -66,7 +66,7 @@ void vfm_testdev_destroy(struct vfm_testdev *td);
 struct vfm_device *vfm_testdev_device(struct vfm_testdev *td);
 const struct vfm_testdev_config *vfm_testdev_config(const struct vfm_testdev *td);
 
-/* Checksum of the whole state (a 64-bit hash). */
+/* Checksum of the whole state: the 64-bit hashes of its 64 KiB chunks, folded. */
 uint64_t vfm_testdev_checksum(struct vfm_testdev *td);
 /* The content generator and hash, exposed for tests and tools. */
 uint64_t vfm_testdev_hash(const void *buf, size_t len);

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * vfio-mig benchmarks. Prints a table: the machine's own limits measured in the same run
+ * (memcpy, UNIX socket), then migration throughput and peak memory per case, each case
+ * in its own child process so that its peak RSS is its own.
+ *
+ *   bench [--sizes 64M,1G] [--cases local,save-load] [--repeat N]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "util.h"
+#include "vfio-mig/engine.h"
+#include "vfio-mig/handle.h"
+
+double bench_memcpy_gbps(void)
+{
+	size_t len = 256u << 20;
+	char *a = malloc(len), *b = malloc(len);
+	double best = 0;
+
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return 0;
+	}
+	memset(a, 1, len);
+	memset(b, 2, len);
+	for (int i = 0; i < 5; i++) {
+		double t = vfm_now();
+
+		memcpy(b, a, len);
+		t = vfm_now() - t;
+		best = VFM_MAX(best, (double)len / t / 1e9);
+		a[i] = b[len - 1 - (size_t)i];
+	}
+	free(a);
+	free(b);
+	return best;
+}
+
+struct sock_writer {
+	int fd;
+	size_t total, chunk;
+};
+
+static void *sock_write_main(void *arg)
+{
+	struct sock_writer *w = arg;
+	char *buf = calloc(1, w->chunk);
+	size_t sent = 0;
+
+	while (buf && sent < w->total) {
+		ssize_t n = write(w->fd, buf, VFM_MIN(w->chunk, w->total - sent));
+
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	free(buf);
+	shutdown(w->fd, SHUT_WR);
+	return NULL;
+}
+
+double bench_socket_gbps(int domain_fds[2], size_t total)
+{
+	struct sock_writer w = { .fd = domain_fds[0], .total = total, .chunk = 1u << 20 };
+	char *buf = malloc(1u << 20);
+	size_t got = 0;
+	pthread_t t;
+	double t0;
+
+	if (!buf)
+		return 0;
+	t0 = vfm_now();
+	pthread_create(&t, NULL, sock_write_main, &w);
+	for (;;) {
+		ssize_t n = read(domain_fds[1], buf, 1u << 20);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	pthread_join(t, NULL);
+	free(buf);
+	return (double)got / (vfm_now() - t0) / 1e9;
+}
+
+static double unix_socket_gbps(void)
+{
+	int fds[2];
+	double r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
+		return 0;
+	r = bench_socket_gbps(fds, 4ull << 30);
+	close(fds[0]);
+	close(fds[1]);
+	return r;
+}
+
+/* ---- cases, each run in a child ------------------------------------------------------ */
+
+static int open_pair(uint64_t size, struct vfm_handle **a, struct vfm_handle **b)
+{
+	char spec[128], err[VFM_ERR_LEN];
+
+	snprintf(spec, sizeof(spec), "local:testdev,size=%llu,seed=1", (unsigned long long)size);
+	if (vfm_handle_open(spec, NULL, a, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	snprintf(spec, sizeof(spec), "local:testdev,size=%llu,seed=2", (unsigned long long)size);
+	if (vfm_handle_open(spec, NULL, b, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	return 0;
+}
+
+static int case_local(uint64_t size, struct bench_result *res)
+{
+	struct vfm_handle *a, *b;
+	struct vfm_mig_stats st;
+	char err[VFM_ERR_LEN];
+
+	if (open_pair(size, &a, &b))
+		return -1;
+	if (vfm_migrate(&a, &b, 1, NULL, &st, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	res->seconds = st.total_s;
+	res->bytes = st.bytes;
+	res->downtime_s = st.downtime_s;
+	vfm_handle_close(a);
+	vfm_handle_close(b);
+	return 0;
+}
+
+struct saver {
+	struct vfm_handle *h;
+	struct vfm_chan ch;
+	int rc;
+	char err[VFM_ERR_LEN];
+};
+
+static void *save_main(void *arg)
+{
+	struct saver *s = arg;
+	struct vfm_mig_stats st;
+
+	s->rc = vfm_save(&s->h, 1, &s->ch, NULL, &st, s->err, sizeof(s->err));
+	close(s->ch.fd);
+	return NULL;
+}
+
+static int case_save_load(uint64_t size, struct bench_result *res)
+{
+	struct saver s = { 0 };
+	struct vfm_handle *b;
+	struct vfm_mig_stats st;
+	struct vfm_chan in;
+	char err[VFM_ERR_LEN];
+	int fds[2];
+	pthread_t t;
+	double t0;
+
+	if (open_pair(size, &s.h, &b) || socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
+		return -1;
+	vfm_chan_init(&s.ch, fds[0], "save");
+	vfm_chan_init(&in, fds[1], "load");
+	t0 = vfm_now();
+	pthread_create(&t, NULL, save_main, &s);
+	if (vfm_load(&b, 1, &in, NULL, &st, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	pthread_join(t, NULL);
+	if (s.rc)
+		return fprintf(stderr, "%s\n", s.err), -1;
+	res->seconds = vfm_now() - t0;
+	res->bytes = st.bytes;
+	res->downtime_s = res->seconds;
+	close(fds[1]);
+	vfm_handle_close(s.h);
+	vfm_handle_close(b);
+	return 0;
+}
+
+static const struct bench_case local_cases[] = {
+	{ "local", "migrate, in-process (direct)", case_local },
+	{ "save-load", "save -> UNIX socket -> load", case_save_load },
+};
+
+/* Runs fn in a child; the child's peak RSS comes back through wait4. */
+int bench_in_child(const struct bench_case *c, uint64_t size, struct bench_result *res)
+{
+	int p[2], status;
+	struct rusage ru;
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		struct bench_result r = { 0 };
+		int rc = c->run(size, &r);
+
+		close(p[0]);
+		if (write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			_exit(3);
+		_exit(rc ? 1 : 0);
+	}
+	close(p[1]);
+	memset(res, 0, sizeof(*res));
+	if (read(p[0], res, sizeof(*res)) != (ssize_t)sizeof(*res))
+		res->seconds = 0;
+	close(p[0]);
+	if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	res->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
+	return 0;
+}
+
+static bool wanted(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "sizes", required_argument, NULL, 's' },
+		{ "cases", required_argument, NULL, 'c' },
+		{ "repeat", required_argument, NULL, 'r' },
+		{ 0 },
+	};
+	const char *sizes = "64M,1G", *cases = NULL;
+	int c, repeat = 3;
+	double mem, sock;
+
+	while ((c = getopt_long(argc, argv, "s:c:r:", longopts, NULL)) != -1) {
+		if (c == 's')
+			sizes = optarg;
+		else if (c == 'c')
+			cases = optarg;
+		else if (c == 'r')
+			repeat = atoi(optarg) > 0 ? atoi(optarg) : 1;
+		else
+			return 2;
+	}
+	mem = bench_memcpy_gbps();
+	sock = unix_socket_gbps();
+	printf("machine limits (same run): memcpy %.2f GB/s, UNIX socket (1 MiB writes) %.2f GB/s\n\n",
+	       mem, sock);
+	printf("| case | state | time (s) | GB/s | / memcpy | / socket | downtime (ms) | peak RSS | RSS - 2 x state |\n");
+	printf("|---|---|---|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < VFM_ARRAY_SIZE(local_cases) + bench_extra_count(); i++) {
+		const struct bench_case *bc = i < VFM_ARRAY_SIZE(local_cases)
+						      ? &local_cases[i]
+						      : bench_extra(i - VFM_ARRAY_SIZE(local_cases));
+
+		if (cases && !wanted(cases, bc->name))
+			continue;
+		for (const char *p = sizes; p && *p;) {
+			char tok[32], a[32], b[32];
+			size_t n = strcspn(p, ",");
+			struct bench_result best = { 0 }, r;
+			uint64_t size;
+
+			snprintf(tok, sizeof(tok), "%.*s", (int)n, p);
+			p = p[n] ? p + n + 1 : NULL;
+			if (vfm_parse_size(tok, &size))
+				continue;
+			for (int k = 0; k < repeat; k++) {
+				if (bench_in_child(bc, size, &r)) {
+					printf("| %s | %s | failed |\n", bc->what, tok);
+					break;
+				}
+				if (!best.seconds || r.seconds < best.seconds)
+					best = r;
+			}
+			if (!best.seconds)
+				continue;
+			double gbps = (double)best.bytes / best.seconds / 1e9;
+			int64_t over = (int64_t)best.peak_rss - (int64_t)(2 * size);
+
+			vfm_format_size(best.peak_rss, a, sizeof(a));
+			vfm_format_size(over > 0 ? (uint64_t)over : 0, b, sizeof(b));
+			printf("| %s | %s | %.3f | %.2f | %.2f | %.2f | %.1f | %s | %s%s |\n", bc->what,
+			       tok, best.seconds, gbps, gbps / mem, gbps / sock,
+			       best.downtime_s * 1e3, a, over < 0 ? "-" : "", b);
+			fflush(stdout);
+		}
+	}
+	printf("\n(best of %d runs; each case in its own process; peak RSS includes both devices' "
+	       "state)\n",
+	       repeat);
+	return 0;
+}

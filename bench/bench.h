@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Benchmark cases: each runs in a child process and fills a result. */
+#ifndef VFM_BENCH_H
+#define VFM_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bench_result {
+	double seconds;
+	uint64_t bytes;
+	double downtime_s;
+	uint64_t peak_rss;
+};
+
+struct bench_case {
+	const char *name;
+	const char *what;
+	int (*run)(uint64_t size, struct bench_result *res);
+};
+
+/* Cases from other files (vfio-user, ...): count and index. */
+size_t bench_extra_count(void);
+const struct bench_case *bench_extra(size_t i);
+
+double bench_memcpy_gbps(void);
+
+#endif /* VFM_BENCH_H */
