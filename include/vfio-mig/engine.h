@@ -44,6 +44,46 @@ struct vfm_progress {
 	uint64_t bytes;	      /* bytes moved so far in this run */
 	uint64_t total;	      /* expected total (an estimate; 0 if unknown) */
 	double elapsed_s;
+	double rate;	      /* bytes/s measured over the run so far */
+	uint32_t round;	      /* pre-copy round */
+	double est_downtime_ms; /* pre-copy: the estimate for stopping now */
+};
+
+/* What a run did, over time, for --json and the SVG report. Caller-owned, optional. */
+#define VFM_TL_MAX_ROUNDS 2048
+#define VFM_TL_MAX_SAMPLES 1024
+
+struct vfm_tl_device {
+	char name[128];
+	bool precopy;		/* went through PRE_COPY */
+	/* seconds from the start of the run; 0 = did not happen */
+	double t_precopy, t_init_done, t_stop, t_stop_copy, t_stop_copy_end, t_running;
+	uint64_t precopy_bytes, stop_copy_bytes;
+};
+
+struct vfm_tl_round {
+	double t;		/* end of the round */
+	uint64_t bytes;		/* pre-copy bytes moved in the round */
+	uint64_t pending;	/* stop-copy bytes the devices still report */
+	double bandwidth;	/* bytes/s estimate after the round */
+	double est_downtime_ms;
+};
+
+struct vfm_tl_sample {
+	double t;
+	uint64_t bytes; /* cumulative */
+};
+
+struct vfm_timeline {
+	size_t nr_devices;
+	struct vfm_tl_device dev[64];
+	size_t nr_rounds;
+	struct vfm_tl_round rounds[VFM_TL_MAX_ROUNDS];
+	size_t nr_samples;
+	struct vfm_tl_sample samples[VFM_TL_MAX_SAMPLES];
+	double t_downtime_begin, t_downtime_end, t_total;
+	double downtime_limit_ms;
+	char result[256]; /* "ok" or the error */
 };
 
 typedef void (*vfm_progress_fn)(void *opaque, const struct vfm_progress *p);
@@ -51,6 +91,14 @@ typedef void (*vfm_progress_fn)(void *opaque, const struct vfm_progress *p);
 struct vfm_mig_opts {
 	size_t buf_size; /* 0: MIN(1 MiB, stop-copy size), as QEMU does */
 	bool keep_running; /* after a successful save, return the source to RUNNING */
+	/* Live migration (vfm_migrate and vfm_save): */
+	bool precopy;		  /* take devices with PRE_COPY through pre-copy first */
+	uint32_t downtime_limit_ms; /* 0: 300 */
+	uint32_t max_precopy_ms;  /* 0: 60000; then give up, or switch over with allow_overrun */
+	bool allow_overrun;	  /* switch over even when the estimate exceeds the limit */
+	bool allow_no_p2p;	  /* several devices although one lacks P2P */
+	bool no_switchover_ack;	  /* do not wait for the destination's confirmation */
+	struct vfm_timeline *timeline; /* filled when set */
 	struct vfm_logger log;
 	vfm_progress_fn progress;
 	void *progress_opaque;
@@ -66,6 +114,10 @@ struct vfm_mig_stats {
 	double total_s;
 	double downtime_s;	/* first source leaves RUNNING .. last destination RUNNING */
 	double stop_copy_s;
+	double precopy_s;
+	uint32_t rounds;	/* pre-copy rounds */
+	uint64_t precopy_bytes;
+	double est_downtime_ms;	/* the estimate at switch-over */
 };
 
 /* Saves n devices into the channel. On success the sources are left STOP (as QEMU leaves a
@@ -81,6 +133,19 @@ int vfm_load(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 
 /* Migrates src[i] to dst[i] directly, reading sources while writing destinations. */
 int vfm_migrate(struct vfm_handle *const *src, struct vfm_handle *const *dst, size_t n,
+		const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+		size_t errlen);
+
+/*
+ * Live migration over a channel to a `vfm_receive` on the other side (another process or
+ * host): the stream goes out on `out`, the destination's answers (switch-over ack, ready,
+ * done) come back on the same socket.
+ */
+int vfm_send(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out,
+	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+	     size_t errlen);
+/* The destination of vfm_send: loads from `in` and answers on the same socket. */
+int vfm_receive(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 		const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		size_t errlen);
 

@@ -40,6 +40,54 @@ int vfm_chan_write2(struct vfm_chan *ch, const void *a, size_t alen, const void 
  * the channel ends part way, or another negative errno. */
 int vfm_chan_read(struct vfm_chan *ch, void *buf, size_t len);
 
+/*
+ * Migration channels by URI: "tcp:HOST:PORT" (HOST may be [v6]), "sock:PATH" (a UNIX
+ * stream socket), "file:PATH". 0 or a negative errno with the reason in err.
+ */
+bool vfm_chan_is_uri(const char *s);
+/* Source side: connects (tcp, sock) or creates the file. */
+int vfm_chan_open_out(const char *uri, struct vfm_chan *ch, char *err, size_t errlen);
+/* Destination side: listens (tcp, sock: the path appears only once listening) or opens
+ * the file; *listen_fd is -1 for files, which are opened straight into ch. */
+int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err,
+		    size_t errlen);
+/* Accepts one connection on a listening socket, waiting at most timeout_ms (< 0 forever). */
+int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err,
+		    size_t errlen);
+void vfm_chan_close(struct vfm_chan *ch);
+
+/* Waits until the channel is readable: 1 readable, 0 timeout, < 0 error. */
+int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms);
+
+/*
+ * Control messages of a live migration over a socket (not part of QEMU's format): the
+ * destination answers on the stream's socket, and after the stream's EOF the source
+ * commits or aborts. Framing: be32 magic "VMC1", u8 type, u8 0, be16 length, payload.
+ */
+#define VFM_CTL_MAGIC 0x564d4331u
+#define VFM_CTL_MAX_PAYLOAD 1024
+enum vfm_ctl_type {
+	VFM_CTL_ACK = 1,    /* dest: the initial data of every pre-copy device is loaded */
+	VFM_CTL_READY = 2,  /* dest: all state loaded and validated; devices stopped */
+	VFM_CTL_COMMIT = 3, /* source: start the devices, the source stays stopped */
+	VFM_CTL_ABORT = 4,  /* source: give up; reset the devices */
+	VFM_CTL_DONE = 5,   /* dest: devices RUNNING */
+	VFM_CTL_FAIL = 6,   /* dest: payload = be32 errno, then the reason (text) */
+};
+
+struct vfm_ctl_msg {
+	uint8_t type;
+	uint16_t len;
+	char payload[VFM_CTL_MAX_PAYLOAD + 1]; /* NUL-terminated for convenience */
+};
+
+int vfm_ctl_send(struct vfm_chan *ch, uint8_t type, const void *payload, uint16_t len);
+/* Sends FAIL with an errno and a reason. */
+int vfm_ctl_send_fail(struct vfm_chan *ch, int err, const char *reason);
+/* Reads one message, waiting at most timeout_ms (< 0: forever). -ETIMEDOUT, -EBADMSG for
+ * a malformed message (reason in ch->err), or the channel's error. */
+int vfm_ctl_recv(struct vfm_chan *ch, struct vfm_ctl_msg *msg, int timeout_ms);
+
 /* Encoder: each call writes one element. 0 or a negative errno (reason in ch->err). */
 int vfm_enc_file_header(struct vfm_chan *ch);
 int vfm_enc_section_start(struct vfm_chan *ch, uint32_t section_id, const char *idstr,

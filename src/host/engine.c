@@ -31,24 +31,36 @@ void run_init(struct run *r, const struct vfm_mig_opts *opts, struct vfm_mig_sta
 	r->opts = opts ? opts : &defaults;
 	r->stats = stats;
 	memset(stats, 0, sizeof(*stats));
+	r->tl = r->opts->timeline;
+	if (r->tl)
+		memset(r->tl, 0, sizeof(*r->tl));
+	pthread_mutex_init(&r->lock, NULL);
 	r->err = err;
 	r->errlen = errlen;
 	if (err && errlen)
 		err[0] = '\0';
 	r->t0 = vfm_now();
+	r->last_sample = -1;
+}
+
+void run_destroy(struct run *r)
+{
+	pthread_mutex_destroy(&r->lock);
 }
 
 int run_fail(struct run *r, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
+	pthread_mutex_lock(&r->lock);
 	/* The first, most precise reason wins. */
-	if (!r->err || !r->errlen || r->err[0])
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(r->err, r->errlen, fmt, ap);
-	va_end(ap);
-	vfm_log(&r->opts->log, VFM_LOG_DEBUG, "%s", r->err);
+	if (r->err && r->errlen && !r->err[0]) {
+		va_start(ap, fmt);
+		vsnprintf(r->err, r->errlen, fmt, ap);
+		va_end(ap);
+		vfm_log(&r->opts->log, VFM_LOG_DEBUG, "%s", r->err);
+	}
+	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 
@@ -62,23 +74,87 @@ bool run_cancelled(const struct run *r)
 	return r->opts->cancel && *r->opts->cancel;
 }
 
-void run_progress(struct run *r, enum vfm_phase phase)
+double run_elapsed(const struct run *r)
 {
+	return vfm_now() - r->t0;
+}
+
+/* Called with r->lock held. */
+static void progress_locked(struct run *r)
+{
+	double t = run_elapsed(r);
 	struct vfm_progress p = {
-		.phase = phase,
+		.phase = r->phase,
 		.bytes = r->stats->bytes,
 		.total = r->total,
-		.elapsed_s = vfm_now() - r->t0,
+		.elapsed_s = t,
+		.rate = t > 0 ? (double)r->stats->bytes / t : 0,
+		.round = r->round,
+		.est_downtime_ms = r->est_downtime_ms,
 	};
 
 	if (r->opts->progress)
 		r->opts->progress(r->opts->progress_opaque, &p);
 }
 
-void run_finish(struct run *r)
+static void sample_locked(struct run *r, bool force)
 {
-	r->stats->total_s = vfm_now() - r->t0;
-	run_progress(r, VFM_PHASE_DONE);
+	double t = run_elapsed(r);
+
+	if (!r->tl || (!force && t - r->last_sample < 0.005))
+		return;
+	if (r->tl->nr_samples == VFM_TL_MAX_SAMPLES) {
+		/* Keep every other sample: the series stays spread over the whole run. */
+		for (size_t i = 0; i < VFM_TL_MAX_SAMPLES / 2; i++)
+			r->tl->samples[i] = r->tl->samples[2 * i + 1];
+		r->tl->nr_samples = VFM_TL_MAX_SAMPLES / 2;
+	}
+	r->tl->samples[r->tl->nr_samples].t = t;
+	r->tl->samples[r->tl->nr_samples].bytes = r->stats->bytes;
+	r->tl->nr_samples++;
+	r->last_sample = t;
+}
+
+void run_progress(struct run *r, enum vfm_phase phase)
+{
+	pthread_mutex_lock(&r->lock);
+	r->phase = phase;
+	sample_locked(r, true);
+	progress_locked(r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void run_moved(struct run *r, uint64_t bytes)
+{
+	pthread_mutex_lock(&r->lock);
+	r->stats->bytes += bytes;
+	r->stats->blocks++;
+	sample_locked(r, false);
+	progress_locked(r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void run_finish(struct run *r, int rc)
+{
+	r->stats->total_s = run_elapsed(r);
+	if (r->tl) {
+		r->tl->t_total = r->stats->total_s;
+		snprintf(r->tl->result, sizeof(r->tl->result), "%s",
+			 rc ? (r->err && r->err[0] ? r->err : strerror(-rc)) : "ok");
+	}
+	if (!rc)
+		run_progress(r, VFM_PHASE_DONE);
+}
+
+struct vfm_tl_device *run_tl_dev(struct run *r, size_t i)
+{
+	static __thread struct vfm_tl_device scratch;
+
+	if (!r->tl || i >= VFM_ARRAY_SIZE(r->tl->dev))
+		return &scratch;
+	if (r->tl->nr_devices <= i)
+		r->tl->nr_devices = i + 1;
+	return &r->tl->dev[i];
 }
 
 int probe_device(struct run *r, struct vfm_handle *h, uint64_t *flags)
@@ -131,6 +207,18 @@ size_t plan_buffer(struct run *r, struct vfm_handle *const *devs, size_t n)
 	return r->stats->buf_size;
 }
 
+uint64_t pending_bytes(struct vfm_handle *const *devs, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t len;
+
+		sum += vfm_handle_data_size(devs[i], &len) == 0 ? len : VFM_STOP_COPY_SIZE_FALLBACK;
+	}
+	return sum;
+}
+
 int set_state_recover(struct run *r, struct vfm_handle *h, uint32_t state, uint32_t recover,
 		      struct vfm_session **opened)
 {
@@ -143,31 +231,6 @@ int set_state_recover(struct run *r, struct vfm_handle *h, uint32_t state, uint3
 		return rc;
 	vfm_handle_reset(h);
 	return rc;
-}
-
-int stop_sources(struct run *r, struct vfm_handle *const *devs, const uint64_t *flags, size_t n)
-{
-	bool all_p2p = n > 1;
-	int rc;
-
-	for (size_t i = 0; i < n; i++)
-		all_p2p = all_p2p && (flags[i] & VFM_MIGRATION_P2P);
-	r->t_stop = vfm_now();
-	/* Quiesce peer-to-peer DMA of every device before any device stops. */
-	if (all_p2p) {
-		for (size_t i = 0; i < n; i++) {
-			rc = set_state_recover(r, devs[i], VFM_STATE_RUNNING_P2P,
-					       VFM_STATE_RUNNING, NULL);
-			if (rc)
-				return rc;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		rc = set_state_recover(r, devs[i], VFM_STATE_STOP, VFM_STATE_RUNNING, NULL);
-		if (rc)
-			return rc;
-	}
-	return 0;
 }
 
 int vfm_recover_source(struct vfm_handle *h)
@@ -295,9 +358,7 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, block_
 		rc = sink(ctx, s->buf, (size_t)s->len);
 		if (rc)
 			break;
-		r->stats->bytes += (uint64_t)s->len;
-		r->stats->blocks++;
-		run_progress(r, VFM_PHASE_STOP_COPY);
+		run_moved(r, (uint64_t)s->len);
 		pthread_mutex_lock(&p.lock);
 		p.head = (p.head + 1) % PUMP_SLOTS;
 		p.count--;

@@ -1,37 +1,51 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Internal to the migration engine: what save, load and migrate share. */
+/* Internal to the migration engine: what the source, the sinks and load share. */
 #ifndef VFM_HOST_ENGINE_H
 #define VFM_HOST_ENGINE_H
 
+#include <pthread.h>
+
 #include "vfio-mig/engine.h"
 
-/* One run: options, statistics, error text, progress. */
+/* One run: options, statistics, error text, progress. Shared by the run's threads. */
 struct run {
 	const struct vfm_mig_opts *opts;
 	struct vfm_mig_stats *stats;
+	struct vfm_timeline *tl;
+	pthread_mutex_t lock; /* err, stats, timeline samples, progress */
 	char *err;
 	size_t errlen;
 	double t0;
 	double t_stop;	 /* first source left RUNNING (0 = not yet) */
 	uint64_t total;	 /* expected bytes, for progress */
+	double last_sample;
+	enum vfm_phase phase;
+	uint32_t round;
+	double est_downtime_ms;
 };
 
 void run_init(struct run *r, const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats,
 	      char *err, size_t errlen);
+void run_destroy(struct run *r);
 int run_fail(struct run *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Copies the handle's error text into the run's. */
 int run_fail_handle(struct run *r, int rc, struct vfm_handle *h);
 bool run_cancelled(const struct run *r);
 void run_progress(struct run *r, enum vfm_phase phase);
-void run_finish(struct run *r);
+/* Counts moved bytes (any thread) and reports progress. */
+void run_moved(struct run *r, uint64_t bytes);
+double run_elapsed(const struct run *r);
+void run_finish(struct run *r, int rc);
+/* Timeline entry of device i (a scratch entry when no timeline is kept). */
+struct vfm_tl_device *run_tl_dev(struct run *r, size_t i);
 
 /* Checks a device can migrate: GET MIGRATION, STOP_COPY present, state as expected.
  * Fills flags. */
 int probe_device(struct run *r, struct vfm_handle *h, uint64_t *flags);
 /* Stop-copy sizes of the sources; fills stats and returns the read buffer size. */
 size_t plan_buffer(struct run *r, struct vfm_handle *const *devs, size_t n);
-/* RUNNING -> (RUNNING_P2P for all when every device has P2P) -> STOP. */
-int stop_sources(struct run *r, struct vfm_handle *const *devs, const uint64_t *flags, size_t n);
+/* Sum of the devices' current stop-copy sizes (fallback for those that cannot tell). */
+uint64_t pending_bytes(struct vfm_handle *const *devs, size_t n);
 /* SET with a recover state, as QEMU's vfio_migration_set_state(): on failure SET the
  * recover state, and if that fails too (or recover is ERROR) reset the device. */
 int set_state_recover(struct run *r, struct vfm_handle *h, uint32_t state, uint32_t recover,
@@ -44,5 +58,50 @@ int set_state_recover(struct run *r, struct vfm_handle *h, uint32_t state, uint3
 typedef int (*block_sink)(void *ctx, const void *buf, size_t len);
 int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, block_sink sink,
 		 void *ctx);
+
+/*
+ * Where a source's state goes: a stream (file or socket) or destination handles.
+ * Calls come from the source's thread, except block/end_* during stop-copy, which come
+ * from one thread per device when `parallel`.
+ */
+struct sink;
+struct sink_ops {
+	int (*setup)(struct sink *s, struct run *r, size_t n);
+	int (*part_begin)(struct sink *s, size_t i);
+	int (*block)(struct sink *s, size_t i, const void *buf, size_t len);
+	int (*part_end)(struct sink *s, size_t i, bool init_data_sent);
+	/* Non-blocking: has the destination loaded the initial data? */
+	int (*acked)(struct sink *s, bool *yes);
+	int (*end_begin)(struct sink *s, size_t i);
+	int (*end_end)(struct sink *s, size_t i);
+	/* All state sent: the destinations validate and start. */
+	int (*complete)(struct sink *s);
+	/* After a failure: the destinations are reset. */
+	void (*abort)(struct sink *s);
+};
+
+struct sink {
+	const struct sink_ops *ops;
+	struct run *r;
+	bool parallel;
+	/* stream sinks */
+	struct vfm_chan *ch;
+	bool control; /* the channel is a socket with a vfm_receive on the other end */
+	bool acked;
+	/* direct sinks */
+	struct vfm_handle *const *dst;
+	struct vfm_session *in[VFM_MAX_DEVICES];
+	size_t n;
+};
+
+void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control);
+void sink_direct_init(struct sink *s, struct vfm_handle *const *dst);
+
+/* The source side of every run: setup, pre-copy, switch-over, stop-copy, completion. */
+int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct sink *sink);
+
+/* The destination side of a stream: load (and with `control`, answer on the socket). */
+int load_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
+	     bool control);
 
 #endif /* VFM_HOST_ENGINE_H */

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /*
- * Load: devices from a stream. Every destination goes to RESUMING at setup (QEMU's
+ * The destination side of a stream. Every destination goes to RESUMING at setup (QEMU's
  * load_setup); each data block is written to its device's session; at the end of the
- * stream RESUMING -> STOP validates the state and the devices are started.
+ * stream RESUMING -> STOP validates the state and the devices are started. With
+ * `control` (a socket from vfm_send) the loader also confirms the initial data of the
+ * pre-copy devices, reports READY and starts the devices only on the source's COMMIT.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +15,18 @@
 #include "util.h"
 #include "vfio-mig/fsm.h"
 
+#define COMMIT_TIMEOUT_MS 60000
+
 struct loader {
 	struct run *r;
 	struct vfm_handle *const *devs;
 	size_t n;
+	bool control;
+	bool acked;
+	uint64_t flags[VFM_MAX_DEVICES];
 	struct vfm_session *sess[VFM_MAX_DEVICES];
-	bool started[VFM_MAX_DEVICES];	/* START section seen */
-	bool complete[VFM_MAX_DEVICES]; /* END section closed */
+	bool init_sent[VFM_MAX_DEVICES]; /* DEV_INIT_DATA_SENT seen */
+	bool complete[VFM_MAX_DEVICES];	 /* END section closed */
 	uint8_t *buf;
 	size_t buf_size;
 	struct vfm_dec dec;
@@ -31,13 +39,14 @@ static int dec_fail(struct loader *l, int rc)
 
 static int load_setup(struct loader *l)
 {
-	uint64_t flags;
 	int rc;
 
 	for (size_t i = 0; i < l->n; i++) {
-		rc = probe_device(l->r, l->devs[i], &flags);
+		rc = probe_device(l->r, l->devs[i], &l->flags[i]);
 		if (rc)
 			return rc;
+		snprintf(run_tl_dev(l->r, i)->name, sizeof(run_tl_dev(l->r, i)->name), "%s",
+			 vfm_handle_name(l->devs[i]));
 		rc = set_state_recover(l->r, l->devs[i], VFM_STATE_RESUMING, VFM_STATE_ERROR,
 				       &l->sess[i]);
 		if (rc)
@@ -69,13 +78,27 @@ static int load_block(struct loader *l, const struct vfm_ev *ev)
 					(unsigned long long)(l->dec.ch->pos - (uint64_t)n),
 					vfm_handle_explain(s->h, rc, why, sizeof(why)));
 		left -= (uint64_t)n;
-		l->r->stats->bytes += (uint64_t)n;
-		run_progress(l->r, VFM_PHASE_LOAD);
+		run_moved(l->r, (uint64_t)n);
 		if (run_cancelled(l->r))
 			return run_fail(l->r, -ECANCELED, "migration cancelled");
 	}
-	l->r->stats->blocks++;
 	return 0;
+}
+
+/* Confirms the initial data once every pre-copy-capable device announced its end. */
+static int maybe_ack(struct loader *l)
+{
+	int rc;
+
+	if (!l->control || l->acked)
+		return 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if ((l->flags[i] & VFM_MIGRATION_PRE_COPY) && !l->init_sent[i])
+			return 0;
+	}
+	l->acked = true;
+	rc = vfm_ctl_send(l->dec.ch, VFM_CTL_ACK, NULL, 0);
+	return rc ? run_fail(l->r, rc, "cannot confirm the initial data: %s", l->dec.ch->err) : 0;
 }
 
 static int load_event(struct loader *l, const struct vfm_ev *ev)
@@ -89,17 +112,23 @@ static int load_event(struct loader *l, const struct vfm_ev *ev)
 				"stream offset %llu: the stream holds more device sections than the "
 				"%zu device(s) given",
 				(unsigned long long)ev->offset, l->n);
+	if (ev->type != VFM_EV_FOOTER && ev->type != VFM_EV_SECTION && l->complete[i])
+		return run_fail(l->r, -EINVAL,
+				"stream offset %llu: data for device %u after its END section",
+				(unsigned long long)ev->offset, i);
 	switch (ev->type) {
 	case VFM_EV_SECTION:
-		if (ev->section_type == VFM_QEMU_VM_SECTION_START)
-			l->started[i] = true;
-		else if (l->complete[i])
-			return run_fail(l->r, -EINVAL,
-					"stream offset %llu: data for device %u after its END section",
-					(unsigned long long)ev->offset, i);
+		if (ev->section_type == VFM_QEMU_VM_SECTION_END && !run_tl_dev(l->r, i)->t_stop)
+			run_tl_dev(l->r, i)->t_stop = run_elapsed(l->r);
 		return 0;
 	case VFM_EV_DATA:
 		return load_block(l, ev);
+	case VFM_EV_MARKER:
+		if (ev->marker != VFM_MIG_FLAG_DEV_INIT_DATA_SENT)
+			return 0;
+		l->init_sent[i] = true;
+		run_tl_dev(l->r, i)->t_init_done = run_elapsed(l->r);
+		return maybe_ack(l);
 	case VFM_EV_FOOTER:
 		if (ev->section_type == VFM_QEMU_VM_SECTION_END)
 			l->complete[i] = true;
@@ -116,6 +145,7 @@ static int load_stream(struct loader *l, struct vfm_chan *in)
 
 	if (rc)
 		return dec_fail(l, rc);
+	run_progress(l->r, VFM_PHASE_LOAD);
 	do {
 		rc = vfm_dec_next(&l->dec, &ev);
 		if (rc)
@@ -133,65 +163,146 @@ static int load_stream(struct loader *l, struct vfm_chan *in)
 	return 0;
 }
 
-/* RESUMING -> STOP (validation) -> RUNNING for every device. */
-static int load_start(struct loader *l)
+static void close_sessions(struct loader *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		int rc;
-
 		vfm_session_close(l->sess[i]);
 		l->sess[i] = NULL;
-		rc = set_state_recover(l->r, l->devs[i], VFM_STATE_RUNNING, VFM_STATE_ERROR, NULL);
+	}
+}
+
+/* RESUMING -> STOP: each device validates what it received. */
+static int load_validate(struct loader *l)
+{
+	close_sessions(l);
+	for (size_t i = 0; i < l->n; i++) {
+		int rc = set_state_recover(l->r, l->devs[i], VFM_STATE_STOP, VFM_STATE_ERROR, NULL);
+
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
+static int load_start(struct loader *l)
+{
+	run_progress(l->r, VFM_PHASE_RESUME);
+	for (size_t i = 0; i < l->n; i++) {
+		int rc = set_state_recover(l->r, l->devs[i], VFM_STATE_RUNNING, VFM_STATE_ERROR,
+					   NULL);
+
+		if (rc)
+			return rc;
+		run_tl_dev(l->r, i)->t_running = run_elapsed(l->r);
+	}
+	return 0;
+}
+
+/* READY, then COMMIT (start) or anything else (reset). */
+static int load_handshake(struct loader *l)
+{
+	struct vfm_chan *ch = l->dec.ch;
+	struct vfm_ctl_msg m;
+	int rc = vfm_ctl_send(ch, VFM_CTL_READY, NULL, 0);
+
+	if (rc)
+		return run_fail(l->r, rc, "lost the source before READY: %s", ch->err);
+	rc = vfm_ctl_recv(ch, &m, COMMIT_TIMEOUT_MS);
+	if (rc)
+		return run_fail(l->r, rc, "lost the source before it committed: %s",
+				ch->err[0] ? ch->err : strerror(-rc));
+	if (m.type == VFM_CTL_ABORT)
+		return run_fail(l->r, -ECANCELED, "the source aborted the migration");
+	if (m.type != VFM_CTL_COMMIT)
+		return run_fail(l->r, -EBADMSG, "expected COMMIT from the source, got %u", m.type);
+	rc = load_start(l);
+	if (rc)
+		return rc;
+	if (vfm_ctl_send(ch, VFM_CTL_DONE, NULL, 0))
+		vfm_log(&l->r->opts->log, VFM_LOG_WARN, "devices run, but the source did not hear it");
+	return 0;
+}
+
+static int load_body(struct loader *l, struct vfm_chan *in)
+{
+	int rc = load_setup(l);
+
+	if (!rc)
+		rc = load_stream(l, in);
+	if (rc)
+		return rc;
+	l->r->t_stop = vfm_now();
+	rc = load_validate(l);
+	if (!rc)
+		rc = l->control ? load_handshake(l) : load_start(l);
+	return rc;
+}
+
+int load_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
+	     bool control)
+{
+	struct loader *l;
+	int rc;
+
+	if (n == 0 || n > VFM_MAX_DEVICES)
+		return run_fail(r, -EINVAL, "between 1 and %d devices can be loaded",
+				VFM_MAX_DEVICES);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return run_fail(r, -ENOMEM, "out of memory");
+	l->r = r;
+	l->devs = devs;
+	l->n = n;
+	l->control = control;
+	l->dec.ch = in;
+	l->buf_size = r->opts->buf_size ? VFM_MIN(r->opts->buf_size, (size_t)VFM_MAX_BUF_SIZE)
+					: VFM_DEFAULT_BUF_SIZE;
+	r->stats->buf_size = l->buf_size;
+	l->buf = malloc(l->buf_size);
+	if (!l->buf) {
+		free(l);
+		return run_fail(r, -ENOMEM, "out of memory");
+	}
+	run_progress(r, VFM_PHASE_SETUP);
+	rc = load_body(l, in);
+	close_sessions(l);
+	if (rc) {
+		if (control)
+			vfm_ctl_send_fail(in, rc, r->err && r->err[0] ? r->err : strerror(-rc));
+		for (size_t i = 0; i < n; i++)
+			vfm_recover_destination(devs[i]);
+	} else {
+		r->stats->downtime_s = vfm_now() - r->t_stop;
+	}
+	free(l->buf);
+	free(l);
+	return rc;
+}
+
 int vfm_load(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 	     size_t errlen)
 {
-	struct loader *l;
 	struct run r;
 	int rc;
 
 	run_init(&r, opts, stats, err, errlen);
-	if (n == 0 || n > VFM_MAX_DEVICES)
-		return run_fail(&r, -EINVAL, "between 1 and %d devices can be loaded",
-				VFM_MAX_DEVICES);
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return run_fail(&r, -ENOMEM, "out of memory");
-	l->r = &r;
-	l->devs = devs;
-	l->n = n;
-	l->buf_size = opts && opts->buf_size ? VFM_MIN(opts->buf_size, (size_t)VFM_MAX_BUF_SIZE)
-					     : VFM_DEFAULT_BUF_SIZE;
-	stats->buf_size = l->buf_size;
-	l->buf = malloc(l->buf_size);
-	if (!l->buf) {
-		free(l);
-		return run_fail(&r, -ENOMEM, "out of memory");
-	}
-	run_progress(&r, VFM_PHASE_SETUP);
-	rc = load_setup(l);
-	if (!rc)
-		rc = load_stream(l, in);
-	if (!rc) {
-		r.t_stop = vfm_now();
-		rc = load_start(l);
-	}
-	for (size_t i = 0; i < n; i++)
-		vfm_session_close(l->sess[i]);
-	if (rc) {
-		for (size_t i = 0; i < n; i++)
-			vfm_recover_destination(devs[i]);
-	} else {
-		stats->downtime_s = vfm_now() - r.t_stop;
-		run_finish(&r);
-	}
-	free(l->buf);
-	free(l);
+	rc = load_run(&r, devs, n, in, false);
+	run_finish(&r, rc);
+	run_destroy(&r);
+	return rc;
+}
+
+int vfm_receive(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
+		const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+		size_t errlen)
+{
+	struct run r;
+	int rc;
+
+	run_init(&r, opts, stats, err, errlen);
+	rc = load_run(&r, devs, n, in, true);
+	run_finish(&r, rc);
+	run_destroy(&r);
 	return rc;
 }

@@ -12,10 +12,12 @@ static const struct {
 } commands[] = {
 	{ "demo", demo_main, "migrate a 256 MiB sample device and show the result" },
 	{ "migrate", migrate_main, "live-migrate devices from a source to a destination" },
+	{ "receive", receive_main, "receive a migration over a channel into devices" },
 	{ "save", save_main, "save a device's state into a stream file" },
 	{ "load", load_main, "load a device's state from a stream file" },
 	{ "inspect", inspect_main, "show the sections, markers and blocks of a stream" },
 	{ "info", info_main, "show a device's migration flags, state and data size" },
+	{ "report", report_main, "draw a migration's timeline from its --json file as SVG" },
 	{ "fsm", fsm_main, "print the kernel's migration path between two states" },
 #ifdef VFM_HAVE_VFIO_USER
 	{ "serve", serve_main, "serve a sample device over vfio-user on a UNIX socket" },

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* vfio-mig migrate: devices from sources straight to destinations. */
+/* vfio-mig migrate: live-migrate devices to destination devices or over a channel. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -10,102 +11,209 @@
 
 static void migrate_usage(FILE *f)
 {
-	fprintf(f, "usage: %s migrate --from DEVICE --to DEVICE [--from ... --to ...] [options]\n\n"
-		   "Migrates each --from device to the --to device given in the same position.\n"
-		   "The destinations end RUNNING with the sources' state; the sources are left\n"
-		   "stopped, as QEMU leaves a migrated source. Any failure returns the sources to\n"
-		   "RUNNING with their state intact and resets the destinations.\n\n"
-		   "  -f, --from DEVICE      a source device (repeatable)\n"
-		   "  -t, --to DEVICE        a destination device (repeatable)\n"
-		   "  -b, --buffer-size N    read buffer (default: MIN(1 MiB, stop-copy size))\n"
-		   "  -q, --quiet            no progress\n"
-		   "  -v, --verbose          more messages (repeat for traces)\n",
-		prog);
+	fprintf(f,
+		"usage: %s migrate --from DEVICE --to DEVICE [--from ... --to ...] [options]\n"
+		"       %s migrate --from DEVICE [--from ...] --to CHANNEL [options]\n\n"
+		"Live-migrates each --from device to the --to device in the same position, or\n"
+		"all of them over CHANNEL (tcp:HOST:PORT, sock:PATH) to a 'vfio-mig receive'.\n"
+		"Devices with PRE_COPY keep running while their state moves; the switch-over\n"
+		"waits until the estimated downtime fits the limit. The destinations end RUNNING\n"
+		"with the sources' state; the sources are left stopped, as QEMU leaves a migrated\n"
+		"source. Any failure returns the sources to RUNNING with their state intact and\n"
+		"resets the destinations.\n\n"
+		"  -f, --from DEVICE          a source device (repeatable)\n"
+		"  -t, --to DEVICE|CHANNEL    a destination device (repeatable) or one channel\n"
+		"  -l, --downtime-limit MS    the longest pause allowed (default 300)\n"
+		"  -m, --max-precopy-time MS  give up pre-copy after this long (default 60000)\n"
+		"      --allow-overrun        switch over anyway when the limit cannot be met\n"
+		"      --no-precopy           stop the devices at once (no pre-copy)\n"
+		"      --allow-no-p2p         allow several devices although one lacks P2P\n"
+		"      --no-switchover-ack    do not wait for the destination's confirmation\n"
+		"  -b, --buffer-size N        read buffer (default: MIN(1 MiB, stop-copy size))\n"
+		"  -j, --json FILE            write every phase, round and timing as JSON\n"
+		"  -q, --quiet                no progress\n"
+		"  -v, --verbose              more messages (repeat for traces)\n",
+		prog, prog);
 }
 
-int migrate_main(int argc, char **argv)
+enum { OPT_OVERRUN = 256, OPT_NO_PRECOPY, OPT_NO_P2P, OPT_NO_ACK };
+
+struct migrate_args {
+	const char *from[VFM_MAX_DEVICES], *to[VFM_MAX_DEVICES];
+	size_t nf, nt;
+	const char *json;
+	bool quiet;
+	struct vfm_mig_opts opts;
+};
+
+static int parse_ms(const char *text, uint32_t *out)
+{
+	uint64_t v;
+
+	if (vfm_parse_size(text, &v) || v == 0 || v > 3600000)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct migrate_args *a)
 {
 	static const struct option longopts[] = {
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
+		{ "downtime-limit", required_argument, NULL, 'l' },
+		{ "max-precopy-time", required_argument, NULL, 'm' },
+		{ "allow-overrun", no_argument, NULL, OPT_OVERRUN },
+		{ "no-precopy", no_argument, NULL, OPT_NO_PRECOPY },
+		{ "allow-no-p2p", no_argument, NULL, OPT_NO_P2P },
+		{ "no-switchover-ack", no_argument, NULL, OPT_NO_ACK },
 		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "json", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *from[VFM_MAX_DEVICES], *to[VFM_MAX_DEVICES];
-	struct vfm_handle *src[VFM_MAX_DEVICES] = { 0 }, *dst[VFM_MAX_DEVICES] = { 0 };
-	struct vfm_mig_opts opts = { 0 };
-	struct progress_state ps;
-	struct vfm_mig_stats st;
-	char err[VFM_ERR_LEN];
-	size_t nf = 0, nt = 0;
-	bool quiet = false;
 	uint64_t v;
-	int c, rc, ret = EXIT_FAIL;
+	int c;
 
-	while ((c = getopt_long(argc, argv, "f:t:b:qvh", longopts, NULL)) != -1) {
+	a->opts.precopy = true;
+	while ((c = getopt_long(argc, argv, "f:t:l:m:b:j:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			if (nf == VFM_MAX_DEVICES)
+			if (a->nf == VFM_MAX_DEVICES)
 				return usage_error("migrate: at most %d devices", VFM_MAX_DEVICES);
-			from[nf++] = optarg;
+			a->from[a->nf++] = optarg;
 			break;
 		case 't':
-			if (nt == VFM_MAX_DEVICES)
+			if (a->nt == VFM_MAX_DEVICES)
 				return usage_error("migrate: at most %d devices", VFM_MAX_DEVICES);
-			to[nt++] = optarg;
+			a->to[a->nt++] = optarg;
+			break;
+		case 'l':
+			if (parse_ms(optarg, &a->opts.downtime_limit_ms))
+				return usage_error("migrate: bad downtime limit '%s'", optarg);
+			break;
+		case 'm':
+			if (parse_ms(optarg, &a->opts.max_precopy_ms))
+				return usage_error("migrate: bad pre-copy time '%s'", optarg);
+			break;
+		case OPT_OVERRUN:
+			a->opts.allow_overrun = true;
+			break;
+		case OPT_NO_PRECOPY:
+			a->opts.precopy = false;
+			break;
+		case OPT_NO_P2P:
+			a->opts.allow_no_p2p = true;
+			break;
+		case OPT_NO_ACK:
+			a->opts.no_switchover_ack = true;
 			break;
 		case 'b':
 			if (vfm_parse_size(optarg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE)
 				return usage_error("migrate: bad buffer size '%s'", optarg);
-			opts.buf_size = (size_t)v;
+			a->opts.buf_size = (size_t)v;
+			break;
+		case 'j':
+			a->json = optarg;
 			break;
 		case 'q':
-			quiet = true;
+			a->quiet = true;
 			break;
 		case 'v':
 			verbosity++;
 			break;
 		case 'h':
 			migrate_usage(stdout);
-			return EXIT_OK;
+			exit(EXIT_OK);
 		default:
 			migrate_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (!nf || nf != nt || optind != argc)
-		return usage_error("migrate: expected as many --to as --from devices");
+	if (optind != argc)
+		return usage_error("migrate: unexpected argument '%s'", argv[optind]);
+	if (!a->nf)
+		return usage_error("migrate: expected --from DEVICE");
+	if (a->nt == 1 && vfm_chan_is_uri(a->to[0]))
+		return 0;
+	if (a->nf != a->nt)
+		return usage_error("migrate: expected as many --to as --from devices, or one channel");
+	for (size_t i = 0; i < a->nt; i++) {
+		if (vfm_chan_is_uri(a->to[i]))
+			return usage_error("migrate: a channel must be the only --to");
+	}
+	return 0;
+}
+
+static int run_migration(struct migrate_args *a, struct vfm_handle **src, struct vfm_handle **dst,
+			 struct vfm_mig_stats *st, char *err, size_t errlen)
+{
+	struct vfm_chan ch;
+	int rc;
+
+	if (!dst[0]) {
+		rc = vfm_chan_open_out(a->to[0], &ch, err, errlen);
+		if (rc)
+			return rc;
+		rc = vfm_send(src, a->nf, &ch, &a->opts, st, err, errlen);
+		vfm_chan_close(&ch);
+		return rc;
+	}
+	return vfm_migrate(src, dst, a->nf, &a->opts, st, err, errlen);
+}
+
+int migrate_main(int argc, char **argv)
+{
+	struct vfm_handle *src[VFM_MAX_DEVICES] = { 0 }, *dst[VFM_MAX_DEVICES] = { 0 };
+	struct migrate_args a = { 0 };
+	struct progress_state ps;
+	struct vfm_mig_stats st;
+	char err[VFM_ERR_LEN];
+	int rc, ret = EXIT_FAIL;
+
+	rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc;
 	install_signals();
-	for (size_t i = 0; i < nf; i++) {
-		if (open_device(from[i], &src[i]) || open_device(to[i], &dst[i]))
+	for (size_t i = 0; i < a.nf; i++) {
+		if (open_device(a.from[i], &src[i]))
+			goto out;
+		if (!vfm_chan_is_uri(a.to[0]) && open_device(a.to[i], &dst[i]))
 			goto out;
 	}
-	progress_init(&ps, quiet);
-	opts.log = tool_logger();
-	opts.progress = progress_cb;
-	opts.progress_opaque = &ps;
-	opts.cancel = &interrupted;
-	rc = vfm_migrate(src, dst, nf, &opts, &st, err, sizeof(err));
-	progress_end(&ps);
-	if (rc) {
-		fail("migrate: %s", err[0] ? err : strerror(-rc));
-		report_sources(src, nf);
+	if (a.json && !(a.opts.timeline = calloc(1, sizeof(*a.opts.timeline)))) {
+		fail("migrate: out of memory");
 		goto out;
 	}
-	if (!quiet)
+	progress_init(&ps, a.quiet);
+	a.opts.log = tool_logger();
+	a.opts.progress = progress_cb;
+	a.opts.progress_opaque = &ps;
+	a.opts.cancel = &interrupted;
+	rc = run_migration(&a, src, dst, &st, err, sizeof(err));
+	progress_end(&ps);
+	if (a.json && write_json(a.json, "migrate", &st, a.opts.timeline, rc))
+		fprintf(stderr, "warning: cannot write %s\n", a.json);
+	if (rc) {
+		fail("migrate: %s", err[0] ? err : strerror(-rc));
+		report_sources(src, a.nf);
+		goto out;
+	}
+	if (!a.quiet)
 		print_stats("migrated", &st);
-	for (size_t i = 0; i < nf; i++) {
+	for (size_t i = 0; i < a.nf; i++) {
 		print_checksum(src[i], "source ");
-		print_checksum(dst[i], "destination ");
+		if (dst[i])
+			print_checksum(dst[i], "destination ");
 	}
 	ret = EXIT_OK;
 out:
-	for (size_t i = 0; i < nf; i++) {
+	for (size_t i = 0; i < a.nf; i++) {
 		vfm_handle_close(src[i]);
 		vfm_handle_close(dst[i]);
 	}
+	free(a.opts.timeline);
 	return ret;
 }

@@ -26,6 +26,8 @@ int inspect_main(int argc, char **argv);
 int migrate_main(int argc, char **argv);
 int demo_main(int argc, char **argv);
 int serve_main(int argc, char **argv);
+int receive_main(int argc, char **argv);
+int report_main(int argc, char **argv);
 int check_main(int argc, char **argv);
 
 /* Prints "error: ..." to stderr and returns EXIT_USAGE. */
@@ -54,6 +56,9 @@ void progress_end(struct progress_state *ps);
 void print_checksum(struct vfm_handle *h, const char *label);
 /* After a failure: each source's state (and checksum) on stderr, for the operator. */
 void report_sources(struct vfm_handle *const *devs, size_t n);
+/* --json FILE: the run's statistics and timeline (tl may be NULL). 0 or -errno. */
+int write_json(const char *path, const char *command, const struct vfm_mig_stats *st,
+	       const struct vfm_timeline *tl, int rc);
 /* Prints the one-line summary of a finished run. */
 void print_stats(const char *what, const struct vfm_mig_stats *st);
 

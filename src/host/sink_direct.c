@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The direct sink: state goes straight into destination handles, no stream in between.
+ * Destinations enter RESUMING at setup; each block is written to its device as it comes
+ * (so the initial data is loaded as soon as it is read: the switch-over "ack" is
+ * immediate); at completion each destination validates (RESUMING -> STOP) and starts.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine.h"
+#include "util.h"
+#include "vfio-mig/fsm.h"
+
+static int d_setup(struct sink *s, struct run *r, size_t n)
+{
+	uint64_t flags;
+	int rc;
+
+	s->r = r;
+	s->n = n;
+	for (size_t i = 0; i < n; i++) {
+		rc = probe_device(r, s->dst[i], &flags);
+		if (rc)
+			return rc;
+		rc = set_state_recover(r, s->dst[i], VFM_STATE_RESUMING, VFM_STATE_ERROR, &s->in[i]);
+		if (rc)
+			return rc;
+		if (!s->in[i])
+			return run_fail(r, -EBADF, "%s: RESUMING opened no data session",
+					vfm_handle_name(s->dst[i]));
+	}
+	return 0;
+}
+
+static int d_nothing(struct sink *s, size_t i)
+{
+	(void)s;
+	(void)i;
+	return 0;
+}
+
+static int d_part_end(struct sink *s, size_t i, bool init_data_sent)
+{
+	(void)s;
+	(void)i;
+	(void)init_data_sent;
+	return 0;
+}
+
+static int d_block(struct sink *s, size_t i, const void *buf, size_t len)
+{
+	struct vfm_handle *h = s->dst[i];
+	char why[256];
+	int rc = vfm_session_write_all(s->in[i], buf, len);
+
+	if (rc)
+		return run_fail(s->r, rc, "%s: writing %zu bytes of state failed: %s",
+				vfm_handle_name(h), len, vfm_handle_explain(h, rc, why, sizeof(why)));
+	return 0;
+}
+
+static int d_acked(struct sink *s, bool *yes)
+{
+	(void)s;
+	*yes = true;
+	return 0;
+}
+
+static void d_close(struct sink *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		vfm_session_close(s->in[i]);
+		s->in[i] = NULL;
+	}
+}
+
+static int d_complete(struct sink *s)
+{
+	int rc = 0;
+
+	d_close(s);
+	for (size_t i = 0; i < s->n && !rc; i++) {
+		rc = set_state_recover(s->r, s->dst[i], VFM_STATE_RUNNING, VFM_STATE_ERROR, NULL);
+		run_tl_dev(s->r, i)->t_running = run_elapsed(s->r);
+	}
+	return rc;
+}
+
+static void d_abort(struct sink *s)
+{
+	d_close(s);
+	for (size_t i = 0; i < s->n; i++)
+		vfm_recover_destination(s->dst[i]);
+}
+
+static const struct sink_ops direct_ops = {
+	.setup = d_setup,
+	.part_begin = d_nothing,
+	.block = d_block,
+	.part_end = d_part_end,
+	.acked = d_acked,
+	.end_begin = d_nothing,
+	.end_end = d_nothing,
+	.complete = d_complete,
+	.abort = d_abort,
+};
+
+void sink_direct_init(struct sink *s, struct vfm_handle *const *dst)
+{
+	memset(s, 0, sizeof(*s));
+	s->ops = &direct_ops;
+	s->dst = dst;
+	s->parallel = true;
+}

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The stream sink: QEMU's framing on a channel (uAPI doc 6.3). With `control` the channel
+ * is a socket to vfm_receive, which confirms the initial data (switch-over ack), reports
+ * READY once everything is loaded and validated, starts its devices on COMMIT and says
+ * DONE. Without it (a file or pipe) the stream just ends with EOF.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine.h"
+#include "util.h"
+
+#define SECTION_IDSTR "vfio"
+#define CONTROL_TIMEOUT_MS 60000
+
+static uint32_t sid(size_t i)
+{
+	return (uint32_t)i + 1;
+}
+
+static int chan_fail(struct sink *s, int rc)
+{
+	return run_fail(s->r, rc, "migration stream: %s", s->ch->err[0] ? s->ch->err :
+										strerror(-rc));
+}
+
+static int s_setup(struct sink *s, struct run *r, size_t n)
+{
+	int rc = vfm_enc_file_header(s->ch);
+
+	s->r = r;
+	s->n = n;
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = vfm_enc_section_start(s->ch, sid(i), SECTION_IDSTR, (uint32_t)i, 1);
+		if (!rc)
+			rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_DEV_SETUP_STATE);
+		if (!rc)
+			rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
+		if (!rc)
+			rc = vfm_enc_footer(s->ch, sid(i));
+	}
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_part_begin(struct sink *s, size_t i)
+{
+	int rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_PART, sid(i));
+
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_block(struct sink *s, size_t i, const void *buf, size_t len)
+{
+	int rc = vfm_enc_data(s->ch, buf, len);
+
+	(void)i;
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_part_end(struct sink *s, size_t i, bool init_data_sent)
+{
+	int rc = vfm_enc_marker(s->ch, init_data_sent ? VFM_MIG_FLAG_DEV_INIT_DATA_SENT
+						      : VFM_MIG_FLAG_END_OF_STATE);
+
+	if (!rc)
+		rc = vfm_enc_footer(s->ch, sid(i));
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_end_begin(struct sink *s, size_t i)
+{
+	int rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_END, sid(i));
+
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_end_end(struct sink *s, size_t i)
+{
+	int rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
+
+	if (!rc)
+		rc = vfm_enc_footer(s->ch, sid(i));
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+/* A FAIL from the destination, as the run's error. */
+static int dest_failed(struct sink *s, const struct vfm_ctl_msg *m)
+{
+	uint32_t e = m->len >= 4 ? vfm_get_be32((const uint8_t *)m->payload) : EIO;
+
+	return run_fail(s->r, -(int)(e ? e : EIO), "destination: %s",
+			m->len > 4 ? m->payload + 4 : "failed");
+}
+
+/* Waits for a message of `want` (or FAIL); -ETIMEDOUT / channel errors otherwise. */
+static int expect(struct sink *s, uint8_t want, int timeout_ms, const char *what)
+{
+	struct vfm_ctl_msg m;
+
+	for (;;) {
+		int rc = vfm_ctl_recv(s->ch, &m, timeout_ms);
+
+		if (rc == -ETIMEDOUT)
+			return run_fail(s->r, rc, "destination did not answer (%s)", what);
+		if (rc)
+			return run_fail(s->r, rc, "lost the destination while waiting for %s: %s",
+					what, s->ch->err[0] ? s->ch->err : strerror(-rc));
+		if (m.type == VFM_CTL_FAIL)
+			return dest_failed(s, &m);
+		if (m.type == want)
+			return 0;
+		if (m.type == VFM_CTL_ACK) {
+			s->acked = true;
+			continue;
+		}
+		return run_fail(s->r, -EBADMSG, "unexpected control message %u while waiting for %s",
+				m.type, what);
+	}
+}
+
+static int s_acked(struct sink *s, bool *yes)
+{
+	struct vfm_ctl_msg m;
+
+	if (!s->control || s->r->opts->no_switchover_ack) {
+		*yes = true;
+		return 0;
+	}
+	while (!s->acked) {
+		int rc = vfm_ctl_recv(s->ch, &m, 0);
+
+		if (rc == -ETIMEDOUT)
+			break;
+		if (rc)
+			return run_fail(s->r, rc, "lost the destination: %s",
+					s->ch->err[0] ? s->ch->err : strerror(-rc));
+		if (m.type == VFM_CTL_FAIL)
+			return dest_failed(s, &m);
+		if (m.type != VFM_CTL_ACK)
+			return run_fail(s->r, -EBADMSG, "unexpected control message %u", m.type);
+		s->acked = true;
+	}
+	*yes = s->acked;
+	return 0;
+}
+
+static int s_complete(struct sink *s)
+{
+	int rc = vfm_enc_eof(s->ch);
+
+	if (rc)
+		return chan_fail(s, rc);
+	if (!s->control)
+		return 0;
+	rc = expect(s, VFM_CTL_READY, CONTROL_TIMEOUT_MS, "its devices to load the state");
+	if (rc)
+		return rc;
+	rc = vfm_ctl_send(s->ch, VFM_CTL_COMMIT, NULL, 0);
+	if (rc)
+		return chan_fail(s, rc);
+	/* Committed: from here the destination owns the devices' state. */
+	rc = expect(s, VFM_CTL_DONE, CONTROL_TIMEOUT_MS, "its devices to start");
+	for (size_t i = 0; i < s->n; i++)
+		run_tl_dev(s->r, i)->t_running = run_elapsed(s->r);
+	if (rc)
+		vfm_log(&s->r->opts->log, VFM_LOG_WARN,
+			"committed, but the destination did not confirm its devices run: %s",
+			s->r->err);
+	return 0;
+}
+
+static void s_abort(struct sink *s)
+{
+	if (s->control)
+		vfm_ctl_send(s->ch, VFM_CTL_ABORT, NULL, 0);
+}
+
+static const struct sink_ops stream_ops = {
+	.setup = s_setup,
+	.part_begin = s_part_begin,
+	.block = s_block,
+	.part_end = s_part_end,
+	.acked = s_acked,
+	.end_begin = s_end_begin,
+	.end_end = s_end_end,
+	.complete = s_complete,
+	.abort = s_abort,
+};
+
+void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control)
+{
+	memset(s, 0, sizeof(*s));
+	s->ops = &stream_ops;
+	s->ch = ch;
+	s->control = control;
+}

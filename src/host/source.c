@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * The source side of a migration, whatever the sink: probe, pre-copy with a downtime
+ * limit, switch-over with P2P quiescing, stop-copy (one thread per device when the sink
+ * allows), completion. Any failure returns every source to RUNNING with its state intact
+ * and has the sink reset the destinations.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "util.h"
+#include "vfio-mig/fsm.h"
+
+#define DEFAULT_DOWNTIME_LIMIT_MS 300
+#define DEFAULT_MAX_PRECOPY_MS 60000
+/* Pre-copy bytes read from one device per round before the others get their turn. */
+#define ROUND_BUDGET (64ull << 20)
+
+struct src_dev {
+	struct vfm_handle *h;
+	uint64_t flags;
+	bool precopy;	  /* in PRE_COPY now */
+	bool init_done;	  /* initial bytes all read */
+	struct vfm_session *sess;
+	size_t index;
+	struct run *r;
+	struct sink *sink;
+	int rc;
+};
+
+struct source {
+	struct run *r;
+	struct sink *sink;
+	struct src_dev *dev;
+	size_t n;
+	uint8_t *buf;
+	size_t buf_size;
+	double set_latency; /* seconds one state change takes, measured at setup */
+	double bandwidth;   /* bytes/s moved while transferring */
+	double xfer_s;	    /* time spent transferring pre-copy data */
+};
+
+static uint32_t limit_ms(const struct run *r)
+{
+	return r->opts->downtime_limit_ms ? r->opts->downtime_limit_ms : DEFAULT_DOWNTIME_LIMIT_MS;
+}
+
+static uint32_t max_precopy_ms(const struct run *r)
+{
+	return r->opts->max_precopy_ms ? r->opts->max_precopy_ms : DEFAULT_MAX_PRECOPY_MS;
+}
+
+static int src_probe(struct source *s)
+{
+	bool all_p2p = true;
+	int rc;
+
+	for (size_t i = 0; i < s->n; i++) {
+		rc = probe_device(s->r, s->dev[i].h, &s->dev[i].flags);
+		if (rc)
+			return rc;
+		all_p2p = all_p2p && (s->dev[i].flags & VFM_MIGRATION_P2P);
+		snprintf(run_tl_dev(s->r, i)->name, sizeof(run_tl_dev(s->r, i)->name), "%s",
+			 vfm_handle_name(s->dev[i].h));
+	}
+	if (s->n > 1 && !all_p2p && !s->r->opts->allow_no_p2p) {
+		for (size_t i = 0; i < s->n; i++) {
+			if (!(s->dev[i].flags & VFM_MIGRATION_P2P))
+				return run_fail(s->r, -EOPNOTSUPP,
+						"%s lacks P2P: several devices can only stop together "
+						"when all support RUNNING_P2P (--allow-no-p2p overrides)",
+						vfm_handle_name(s->dev[i].h));
+		}
+	}
+	return 0;
+}
+
+/* Devices with PRE_COPY enter it at setup (QEMU's save_setup). */
+static int src_enter_precopy(struct source *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct src_dev *d = &s->dev[i];
+		uint32_t state;
+		double t;
+		int rc;
+
+		if (!s->r->opts->precopy || !(d->flags & VFM_MIGRATION_PRE_COPY))
+			continue;
+		if (vfm_handle_get_state(d->h, &state) || state != VFM_STATE_RUNNING)
+			continue;
+		t = vfm_now();
+		rc = set_state_recover(s->r, d->h, VFM_STATE_PRE_COPY, VFM_STATE_RUNNING, &d->sess);
+		if (rc)
+			return rc;
+		s->set_latency = VFM_MAX(s->set_latency, vfm_now() - t);
+		if (!d->sess)
+			return run_fail(s->r, -EBADF, "%s: PRE_COPY opened no data session",
+					vfm_handle_name(d->h));
+		d->precopy = true;
+		run_tl_dev(s->r, i)->precopy = true;
+		run_tl_dev(s->r, i)->t_precopy = run_elapsed(s->r);
+	}
+	return 0;
+}
+
+static int precopy_info(struct source *s, struct src_dev *d, uint64_t *initial, uint64_t *dirty)
+{
+	int rc = vfm_session_precopy_info(d->sess, initial, dirty);
+
+	if (rc)
+		return run_fail(s->r, rc, "%s: VFIO_MIG_GET_PRECOPY_INFO failed: %s",
+				vfm_handle_name(d->h),
+				vfm_handle_explain(d->h, rc, d->h->why, sizeof(d->h->why)));
+	return 0;
+}
+
+/* One device's share of a round: read until the temporary end or the budget. */
+static int precopy_device(struct source *s, struct src_dev *d, uint64_t *moved)
+{
+	uint64_t initial, dirty, got = 0;
+	bool open = false, announce = false;
+	double t = vfm_now();
+	int rc;
+
+	while (got < ROUND_BUDGET) {
+		ssize_t n = vfm_session_read(d->sess, s->buf, s->buf_size);
+
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n == -ENOMSG || n == 0)
+			break;
+		if (n < 0)
+			return run_fail(s->r, (int)n, "%s: reading pre-copy data failed: %s",
+					vfm_handle_name(d->h),
+					vfm_handle_explain(d->h, (int)n, d->h->why, sizeof(d->h->why)));
+		if (!open) {
+			rc = s->sink->ops->part_begin(s->sink, d->index);
+			if (rc)
+				return rc;
+			open = true;
+		}
+		rc = s->sink->ops->block(s->sink, d->index, s->buf, (size_t)n);
+		if (rc)
+			return rc;
+		got += (uint64_t)n;
+		run_moved(s->r, (uint64_t)n);
+		if (run_cancelled(s->r))
+			return run_fail(s->r, -ECANCELED, "migration cancelled");
+	}
+	s->xfer_s += got ? vfm_now() - t : 0;
+	rc = precopy_info(s, d, &initial, &dirty);
+	if (rc)
+		return rc;
+	if (!d->init_done && initial == 0) {
+		d->init_done = true;
+		announce = true;
+		run_tl_dev(s->r, d->index)->t_init_done = run_elapsed(s->r);
+	}
+	if (announce && !open) {
+		rc = s->sink->ops->part_begin(s->sink, d->index);
+		if (rc)
+			return rc;
+		open = true;
+	}
+	if (open) {
+		rc = s->sink->ops->part_end(s->sink, d->index, announce);
+		if (rc)
+			return rc;
+	}
+	run_tl_dev(s->r, d->index)->precopy_bytes += got;
+	*moved += got;
+	return 0;
+}
+
+static double estimate_ms(struct source *s, uint64_t pending)
+{
+	double overhead = 4.0 * s->set_latency * (double)s->n * 1e3;
+
+	if (s->bandwidth <= 0)
+		return 1e12;
+	return (double)pending / s->bandwidth * 1e3 + overhead;
+}
+
+static void record_round(struct source *s, uint64_t moved, uint64_t pending, double est)
+{
+	struct vfm_timeline *tl = s->r->tl;
+
+	s->r->round++;
+	s->r->est_downtime_ms = est;
+	s->r->stats->rounds = s->r->round;
+	if (!tl || tl->nr_rounds == VFM_TL_MAX_ROUNDS)
+		return;
+	tl->rounds[tl->nr_rounds++] = (struct vfm_tl_round){
+		.t = run_elapsed(s->r),
+		.bytes = moved,
+		.pending = pending,
+		.bandwidth = s->bandwidth,
+		.est_downtime_ms = est,
+	};
+}
+
+static void nap(void)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 2000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Pre-copy rounds until switch-over is allowed; 0 to switch over. */
+static int src_precopy(struct source *s)
+{
+	double t0 = vfm_now();
+	uint64_t total = 0;
+	bool any = false;
+	int rc;
+
+	for (size_t i = 0; i < s->n; i++)
+		any = any || s->dev[i].precopy;
+	if (!any)
+		return 0;
+	run_progress(s->r, VFM_PHASE_PRECOPY);
+	for (;;) {
+		uint64_t moved = 0, pending;
+		bool all_init = true, acked = false;
+		double est;
+
+		for (size_t i = 0; i < s->n; i++) {
+			if (!s->dev[i].precopy)
+				continue;
+			rc = precopy_device(s, &s->dev[i], &moved);
+			if (rc)
+				return rc;
+			all_init = all_init && s->dev[i].init_done;
+		}
+		total += moved;
+		if (s->xfer_s > 0)
+			s->bandwidth = (double)total / s->xfer_s;
+		pending = 0;
+		for (size_t i = 0; i < s->n; i++)
+			pending += pending_bytes(&s->dev[i].h, 1);
+		est = estimate_ms(s, pending);
+		s->r->total = s->r->stats->bytes + pending;
+		record_round(s, moved, pending, est);
+		run_progress(s->r, VFM_PHASE_PRECOPY);
+		rc = s->sink->ops->acked(s->sink, &acked);
+		if (rc)
+			return rc;
+		if (all_init && acked && est <= limit_ms(s->r))
+			break;
+		if ((vfm_now() - t0) * 1e3 > max_precopy_ms(s->r)) {
+			if (s->r->opts->allow_overrun) {
+				vfm_log(&s->r->opts->log, VFM_LOG_WARN,
+					"switching over although the estimated downtime %.0f ms "
+					"exceeds the limit of %u ms (--allow-overrun)",
+					est, limit_ms(s->r));
+				break;
+			}
+			char left[32];
+
+			vfm_format_size(pending, left, sizeof(left));
+			return run_fail(s->r, -ETIMEDOUT,
+					"downtime limit cannot be met: after %.1f s of pre-copy the "
+					"estimated downtime is %.0f ms (limit %u ms, %s pending at "
+					"%.2f GB/s)%s; migration abandoned, the source keeps running",
+					vfm_now() - t0, est, limit_ms(s->r), left, s->bandwidth / 1e9,
+					!all_init ? ", initial data not all sent"
+					: !acked  ? ", destination has not confirmed the initial data"
+						  : "");
+		}
+		if (run_cancelled(s->r))
+			return run_fail(s->r, -ECANCELED, "migration cancelled");
+		if (moved == 0)
+			nap();
+	}
+	s->r->stats->precopy_s = vfm_now() - t0;
+	s->r->stats->precopy_bytes = total;
+	s->r->stats->est_downtime_ms = s->r->est_downtime_ms;
+	return 0;
+}
+
+/* Quiesce P2P of every device before any stops, then stop each into STOP_COPY. */
+static int src_stop(struct source *s)
+{
+	bool p2p = s->n > 1;
+	int rc;
+
+	for (size_t i = 0; i < s->n; i++)
+		p2p = p2p && (s->dev[i].flags & VFM_MIGRATION_P2P);
+	s->r->t_stop = vfm_now();
+	if (s->r->tl)
+		s->r->tl->t_downtime_begin = run_elapsed(s->r);
+	for (size_t i = 0; i < s->n && s->r->round; i++)
+		s->r->total = s->r->stats->bytes + pending_bytes(&s->dev[i].h, 1);
+	run_progress(s->r, VFM_PHASE_STOP_COPY);
+	if (p2p) {
+		for (size_t i = 0; i < s->n; i++) {
+			struct src_dev *d = &s->dev[i];
+			uint32_t to = d->precopy ? VFM_STATE_PRE_COPY_P2P : VFM_STATE_RUNNING_P2P;
+
+			rc = set_state_recover(s->r, d->h, to,
+					       d->precopy ? VFM_STATE_PRE_COPY : VFM_STATE_RUNNING,
+					       NULL);
+			if (rc)
+				return rc;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct src_dev *d = &s->dev[i];
+		struct vfm_session *opened = NULL;
+
+		run_tl_dev(s->r, i)->t_stop = run_elapsed(s->r);
+		/* A device in pre-copy keeps its session into STOP_COPY; others stop first and
+		 * open one (QEMU: STOP at VM stop, STOP_COPY at save_complete). */
+		if (!d->precopy) {
+			rc = set_state_recover(s->r, d->h, VFM_STATE_STOP, VFM_STATE_RUNNING, NULL);
+			if (rc)
+				return rc;
+		}
+		rc = set_state_recover(s->r, d->h, VFM_STATE_STOP_COPY, VFM_STATE_STOP, &opened);
+		if (rc)
+			return rc;
+		if (d->precopy && opened) {
+			vfm_session_close(opened);
+			return run_fail(s->r, -EBADF,
+					"%s: data_fd out of sync: PRE_COPY_P2P -> STOP_COPY opened a "
+					"new session",
+					vfm_handle_name(d->h));
+		}
+		if (!d->precopy) {
+			if (!opened)
+				return run_fail(s->r, -EBADF, "%s: STOP_COPY opened no data session",
+						vfm_handle_name(d->h));
+			d->sess = opened;
+		}
+	}
+	return 0;
+}
+
+static int to_sink(void *ctx, const void *buf, size_t len)
+{
+	struct src_dev *d = ctx;
+
+	return d->sink->ops->block(d->sink, d->index, buf, len);
+}
+
+static void *stopcopy_device(void *arg)
+{
+	struct src_dev *d = arg;
+	struct run *r = d->r;
+	struct vfm_tl_device *tl = run_tl_dev(r, d->index);
+	uint64_t before = r->stats->bytes;
+
+	tl->t_stop_copy = run_elapsed(r);
+	d->rc = d->sink->ops->end_begin(d->sink, d->index);
+	if (!d->rc)
+		d->rc = pump_session(r, d->sess, r->stats->buf_size, to_sink, d);
+	if (!d->rc)
+		d->rc = d->sink->ops->end_end(d->sink, d->index);
+	tl->t_stop_copy_end = run_elapsed(r);
+	/* Only exact when the devices run one after another; fine for the timeline. */
+	tl->stop_copy_bytes = r->stats->bytes - before;
+	return NULL;
+}
+
+static int src_stopcopy(struct source *s)
+{
+	pthread_t threads[VFM_MAX_DEVICES];
+	bool started[VFM_MAX_DEVICES] = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		s->dev[i].r = s->r;
+		s->dev[i].sink = s->sink;
+	}
+	if (!s->sink->parallel || s->n == 1) {
+		for (size_t i = 0; i < s->n && !rc; i++) {
+			stopcopy_device(&s->dev[i]);
+			rc = s->dev[i].rc;
+		}
+		return rc;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		started[i] = pthread_create(&threads[i], NULL, stopcopy_device, &s->dev[i]) == 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!started[i]) {
+			stopcopy_device(&s->dev[i]);
+		} else {
+			pthread_join(threads[i], NULL);
+		}
+		if (!rc)
+			rc = s->dev[i].rc;
+	}
+	return rc;
+}
+
+static void src_close_sessions(struct source *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		vfm_session_close(s->dev[i].sess);
+		s->dev[i].sess = NULL;
+	}
+}
+
+/* After the destinations run: STOP_COPY -> STOP outside the downtime, as QEMU does. */
+static int src_settle(struct source *s)
+{
+	int rc = 0;
+
+	src_close_sessions(s);
+	for (size_t i = 0; i < s->n && !rc; i++) {
+		uint32_t to = s->r->opts->keep_running ? VFM_STATE_RUNNING : VFM_STATE_STOP;
+
+		rc = set_state_recover(s->r, s->dev[i].h, to, VFM_STATE_ERROR, NULL);
+	}
+	return rc;
+}
+
+static int src_body(struct source *s)
+{
+	int rc;
+
+	rc = src_probe(s);
+	if (rc)
+		return rc;
+	s->buf_size = s->r->stats->buf_size;
+	s->buf = malloc(s->buf_size);
+	if (!s->buf)
+		return run_fail(s->r, -ENOMEM, "out of memory");
+	run_progress(s->r, VFM_PHASE_SETUP);
+	rc = s->sink->ops->setup(s->sink, s->r, s->n);
+	if (!rc)
+		rc = src_enter_precopy(s);
+	if (!rc)
+		rc = src_precopy(s);
+	if (!rc)
+		rc = src_stop(s);
+	if (!rc)
+		rc = src_stopcopy(s);
+	if (!rc) {
+		s->r->stats->stop_copy_s = vfm_now() - s->r->t_stop;
+		run_progress(s->r, VFM_PHASE_RESUME);
+		rc = s->sink->ops->complete(s->sink);
+	}
+	if (!rc) {
+		s->r->stats->downtime_s = vfm_now() - s->r->t_stop;
+		if (s->r->tl)
+			s->r->tl->t_downtime_end = run_elapsed(s->r);
+		rc = src_settle(s);
+	}
+	return rc;
+}
+
+int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct sink *sink)
+{
+	struct source s = { .r = r, .sink = sink, .n = n };
+	struct src_dev dev[VFM_MAX_DEVICES];
+	int rc;
+
+	if (n == 0 || n > VFM_MAX_DEVICES)
+		return run_fail(r, -EINVAL, "between 1 and %d devices can be migrated",
+				VFM_MAX_DEVICES);
+	memset(dev, 0, sizeof(dev));
+	for (size_t i = 0; i < n; i++) {
+		dev[i].h = devs[i];
+		dev[i].index = i;
+	}
+	s.dev = dev;
+	if (r->tl)
+		r->tl->downtime_limit_ms = limit_ms(r);
+	plan_buffer(r, devs, n);
+	rc = src_body(&s);
+	if (rc) {
+		src_close_sessions(&s);
+		sink->ops->abort(sink);
+		for (size_t i = 0; i < n; i++)
+			vfm_recover_source(devs[i]);
+	}
+	free(s.buf);
+	run_finish(r, rc);
+	return rc;
+}

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* Migration channels named by URI: tcp:HOST:PORT, sock:PATH, file:PATH. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vfio-mig/stream.h"
+
+#define SOCK_BUF (4 << 20)
+
+bool vfm_chan_is_uri(const char *s)
+{
+	return !strncmp(s, "tcp:", 4) || !strncmp(s, "sock:", 5) || !strncmp(s, "file:", 5);
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port. */
+static int split_host_port(const char *hp, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *colon;
+
+	if (hp[0] == '[') {
+		const char *close = strchr(hp, ']');
+
+		if (!close || close[1] != ':' || (size_t)(close - hp - 1) >= hlen)
+			return -EINVAL;
+		memcpy(host, hp + 1, (size_t)(close - hp - 1));
+		host[close - hp - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(hp, ':');
+		if (!colon || (size_t)(colon - hp) >= hlen)
+			return -EINVAL;
+		memcpy(host, hp, (size_t)(colon - hp));
+		host[colon - hp] = '\0';
+	}
+	if (!colon[1] || strlen(colon + 1) >= plen || strspn(colon + 1, "0123456789") !=
+							      strlen(colon + 1))
+		return -EINVAL;
+	snprintf(port, plen, "%s", colon + 1);
+	return 0;
+}
+
+static void tune_socket(int fd, bool tcp)
+{
+	int one = 1, buf = SOCK_BUF;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (tcp)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int tcp_resolve(const char *hp, bool passive, struct addrinfo **res, char *err,
+		       size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = passive ? AI_PASSIVE : 0 };
+	char host[256], port[16];
+	int rc;
+
+	if (split_host_port(hp, host, sizeof(host), port, sizeof(port)))
+		return vfm_errf(err, errlen, -EINVAL, "tcp:%s: expected tcp:HOST:PORT", hp);
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, res);
+	if (rc)
+		return vfm_errf(err, errlen, -EHOSTUNREACH, "tcp:%s: %s", hp, gai_strerror(rc));
+	return 0;
+}
+
+static int tcp_connect(const char *hp, struct vfm_chan *ch, char *err, size_t errlen)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, e = ECONNREFUSED;
+
+	if (tcp_resolve(hp, false, &res, err, errlen))
+		return -EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		tune_socket(fd, true);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return vfm_errf(err, errlen, -e, "tcp:%s: cannot connect: %s", hp, strerror(e));
+	vfm_chan_init(ch, fd, "tcp channel");
+	snprintf(ch->name, sizeof(ch->name), "tcp:%.80s", hp);
+	return 0;
+}
+
+static int sock_addr(const char *path, struct sockaddr_un *sa, char *err, size_t errlen)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (!*path || strlen(path) >= sizeof(sa->sun_path))
+		return vfm_errf(err, errlen, -ENAMETOOLONG, "sock:%s: bad socket path", path);
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
+	return 0;
+}
+
+static int sock_connect(const char *path, struct vfm_chan *ch, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd, rc = sock_addr(path, &sa, err, errlen);
+
+	if (rc)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return vfm_errf(err, errlen, -errno, "socket: %s", strerror(errno));
+	tune_socket(fd, false);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		rc = -errno;
+		close(fd);
+		return vfm_errf(err, errlen, rc, "sock:%s: cannot connect: %s", path,
+				strerror(-rc));
+	}
+	vfm_chan_init(ch, fd, "sock channel");
+	snprintf(ch->name, sizeof(ch->name), "sock:%.80s", path);
+	return 0;
+}
+
+int vfm_chan_open_out(const char *uri, struct vfm_chan *ch, char *err, size_t errlen)
+{
+	if (!strncmp(uri, "tcp:", 4))
+		return tcp_connect(uri + 4, ch, err, errlen);
+	if (!strncmp(uri, "sock:", 5))
+		return sock_connect(uri + 5, ch, err, errlen);
+	if (!strncmp(uri, "file:", 5)) {
+		int fd = open(uri + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0)
+			return vfm_errf(err, errlen, -errno, "%s: %s", uri, strerror(errno));
+		vfm_chan_init(ch, fd, uri);
+		return 0;
+	}
+	return vfm_errf(err, errlen, -EINVAL, "'%s' is not a channel (tcp:, sock:, file:)", uri);
+}
+
+static int tcp_listen(const char *hp, int *lfd, char *err, size_t errlen)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, e = EADDRNOTAVAIL, one = 1;
+
+	if (tcp_resolve(hp, true, &res, err, errlen))
+		return -EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		tune_socket(fd, true);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 8) == 0)
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return vfm_errf(err, errlen, -e, "tcp:%s: cannot listen: %s", hp, strerror(e));
+	*lfd = fd;
+	return 0;
+}
+
+/* Listens on a temporary name and renames it into place, so the path appears only once
+ * a client can connect. */
+static int sock_listen(const char *path, int *lfd, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	char tmp[sizeof(sa.sun_path)];
+	int fd, rc = sock_addr(path, &sa, err, errlen);
+
+	if (rc)
+		return rc;
+	if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof(tmp))
+		return vfm_errf(err, errlen, -ENAMETOOLONG, "sock:%s: path too long", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return vfm_errf(err, errlen, -errno, "socket: %s", strerror(errno));
+	tune_socket(fd, false);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp);
+	unlink(tmp);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(tmp, 0600) || listen(fd, 8) ||
+	    rename(tmp, path)) {
+		rc = -errno;
+		close(fd);
+		unlink(tmp);
+		return vfm_errf(err, errlen, rc, "sock:%s: cannot listen: %s", path,
+				strerror(-rc));
+	}
+	*lfd = fd;
+	return 0;
+}
+
+int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err,
+		    size_t errlen)
+{
+	*listen_fd = -1;
+	if (!strncmp(uri, "tcp:", 4))
+		return tcp_listen(uri + 4, listen_fd, err, errlen);
+	if (!strncmp(uri, "sock:", 5))
+		return sock_listen(uri + 5, listen_fd, err, errlen);
+	if (!strncmp(uri, "file:", 5)) {
+		int fd = open(uri + 5, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return vfm_errf(err, errlen, -errno, "%s: %s", uri, strerror(errno));
+		vfm_chan_init(ch, fd, uri);
+		return 0;
+	}
+	return vfm_errf(err, errlen, -EINVAL, "'%s' is not a channel (tcp:, sock:, file:)", uri);
+}
+
+int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err,
+		    size_t errlen)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+	int fd, n;
+
+	do {
+		n = poll(&p, 1, timeout_ms);
+	} while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return vfm_errf(err, errlen, -ETIMEDOUT, "no migration connection arrived");
+	if (n < 0)
+		return vfm_errf(err, errlen, -errno, "poll: %s", strerror(errno));
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return vfm_errf(err, errlen, -errno, "accept: %s", strerror(errno));
+	vfm_chan_init(ch, fd, "migration connection");
+	return 0;
+}
+
+void vfm_chan_close(struct vfm_chan *ch)
+{
+	if (ch->fd >= 0)
+		close(ch->fd);
+	ch->fd = -1;
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/* vfio-mig receive: the destination of 'migrate --to CHANNEL'. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vfio-mig.h"
+
+static void receive_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s receive --listen CHANNEL --device DEVICE [--device ...] [options]\n\n"
+		"Waits for one 'vfio-mig migrate --to CHANNEL' (tcp:ADDR:PORT or sock:PATH) and\n"
+		"loads the incoming state into the devices, in the order the source lists its\n"
+		"devices. It confirms the initial pre-copy data, and starts the devices only when\n"
+		"the source commits; on any failure, or a lost connection, the devices are reset.\n"
+		"file:PATH loads a saved stream instead.\n\n"
+		"  -L, --listen CHANNEL   where to wait\n"
+		"  -d, --device DEVICE    a destination device (repeatable)\n"
+		"  -T, --timeout S        give up when no source connects in time (default: wait)\n"
+		"  -j, --json FILE        write the timings as JSON\n"
+		"  -q, --quiet            no progress\n"
+		"  -v, --verbose          more messages (repeat for traces)\n",
+		prog);
+}
+
+int receive_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'L' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *specs[VFM_MAX_DEVICES], *listen_uri = NULL, *json = NULL;
+	struct vfm_handle *devs[VFM_MAX_DEVICES] = { 0 };
+	struct vfm_mig_opts opts = { 0 };
+	struct progress_state ps;
+	struct vfm_mig_stats st;
+	struct vfm_chan ch = { .fd = -1 };
+	char err[VFM_ERR_LEN];
+	size_t n = 0;
+	bool quiet = false;
+	int c, lfd = -1, rc, timeout_ms = -1, ret = EXIT_FAIL;
+	uint64_t v;
+
+	while ((c = getopt_long(argc, argv, "L:d:T:j:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'L':
+			listen_uri = optarg;
+			break;
+		case 'd':
+			if (n == VFM_MAX_DEVICES)
+				return usage_error("receive: at most %d devices", VFM_MAX_DEVICES);
+			specs[n++] = optarg;
+			break;
+		case 'T':
+			if (vfm_parse_size(optarg, &v) || v == 0 || v > 86400)
+				return usage_error("receive: bad timeout '%s'", optarg);
+			timeout_ms = (int)v * 1000;
+			break;
+		case 'j':
+			json = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'h':
+			receive_usage(stdout);
+			return EXIT_OK;
+		default:
+			receive_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!listen_uri || !n || optind != argc)
+		return usage_error("receive: expected --listen CHANNEL and --device DEVICE");
+	if (!vfm_chan_is_uri(listen_uri))
+		return usage_error("receive: '%s' is not a channel (tcp:, sock:, file:)", listen_uri);
+	install_signals();
+	for (size_t i = 0; i < n; i++) {
+		if (open_device(specs[i], &devs[i]))
+			goto out;
+	}
+	if (vfm_chan_listen(listen_uri, &lfd, &ch, err, sizeof(err))) {
+		fail("receive: %s", err);
+		goto out;
+	}
+	if (lfd >= 0) {
+		if (!quiet)
+			fprintf(stderr, "receive: waiting on %s\n", listen_uri);
+		rc = vfm_chan_accept(lfd, &ch, timeout_ms, err, sizeof(err));
+		close(lfd);
+		if (!strncmp(listen_uri, "sock:", 5))
+			unlink(listen_uri + 5);
+		if (rc) {
+			fail("receive: %s", err);
+			goto out;
+		}
+	}
+	if (json && !(opts.timeline = calloc(1, sizeof(*opts.timeline)))) {
+		fail("receive: out of memory");
+		goto out;
+	}
+	progress_init(&ps, quiet);
+	opts.log = tool_logger();
+	opts.progress = progress_cb;
+	opts.progress_opaque = &ps;
+	opts.cancel = &interrupted;
+	if (lfd >= 0)
+		rc = vfm_receive(devs, n, &ch, &opts, &st, err, sizeof(err));
+	else
+		rc = vfm_load(devs, n, &ch, &opts, &st, err, sizeof(err));
+	progress_end(&ps);
+	if (json && write_json(json, "receive", &st, opts.timeline, rc))
+		fprintf(stderr, "warning: cannot write %s\n", json);
+	if (rc) {
+		fail("receive: %s", err[0] ? err : strerror(-rc));
+		goto out;
+	}
+	if (!quiet)
+		print_stats("received", &st);
+	for (size_t i = 0; i < n; i++)
+		print_checksum(devs[i], n > 1 ? specs[i] : NULL);
+	ret = EXIT_OK;
+out:
+	vfm_chan_close(&ch);
+	for (size_t i = 0; i < n; i++)
+		vfm_handle_close(devs[i]);
+	free(opts.timeline);
+	return ret;
+}
