@@ -51,14 +51,26 @@ static int split_host_port(const char *hp, char *host, size_t hlen, char *port, 
 	return 0;
 }
 
+/*
+ * Large buffers; and for TCP, a cut link must end the migration within seconds, not after
+ * the kernel's 15 minutes of retransmissions: unacknowledged data times out after
+ * TCP_USER_TIMEOUT, and keepalive probes find a silent peer.
+ */
 static void tune_socket(int fd, bool tcp)
 {
-	int one = 1, buf = SOCK_BUF;
+	int one = 1, buf = SOCK_BUF, idle = 2, intvl = 1, cnt = 3;
+	unsigned int user_timeout_ms = 5000;
 
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	if (tcp)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!tcp)
+		return;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 }
 
 static int tcp_resolve(const char *hp, bool passive, struct addrinfo **res, char *err,
@@ -133,6 +145,15 @@ static int sock_connect(const char *path, struct vfm_chan *ch, char *err, size_t
 	vfm_chan_init(ch, fd, "sock channel");
 	snprintf(ch->name, sizeof(ch->name), "sock:%.80s", path);
 	return 0;
+}
+
+static void tune_accepted(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		tune_socket(fd, ss.ss_family != AF_UNIX);
 }
 
 int vfm_chan_open_out(const char *uri, struct vfm_chan *ch, char *err, size_t errlen)
@@ -243,6 +264,7 @@ int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *er
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return vfm_errf(err, errlen, -errno, "accept: %s", strerror(errno));
+	tune_accepted(fd);
 	vfm_chan_init(ch, fd, "migration connection");
 	return 0;
 }

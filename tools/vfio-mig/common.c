@@ -159,7 +159,7 @@ void print_stats(const char *what, const struct vfm_mig_stats *st)
 	       st->downtime_s * 1e3);
 }
 
-void report_sources(struct vfm_handle *const *devs, size_t n)
+void report_devices(const char *role, struct vfm_handle *const *devs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint32_t state;
@@ -168,15 +168,15 @@ void report_sources(struct vfm_handle *const *devs, size_t n)
 		if (!devs[i])
 			continue;
 		if (vfm_handle_get_state(devs[i], &state)) {
-			fprintf(stderr, "source %s: state unknown (%s)\n", vfm_handle_name(devs[i]),
+			fprintf(stderr, "%s %s: state unknown (%s)\n", role, vfm_handle_name(devs[i]),
 				vfm_handle_error(devs[i]));
 			continue;
 		}
 		if (vfm_handle_checksum(devs[i], &sum) == 0)
-			fprintf(stderr, "source %s: %s, checksum %016llx\n", vfm_handle_name(devs[i]),
+			fprintf(stderr, "%s %s: %s, checksum %016llx\n", role, vfm_handle_name(devs[i]),
 				vfm_state_name(state), (unsigned long long)sum);
 		else
-			fprintf(stderr, "source %s: %s\n", vfm_handle_name(devs[i]),
+			fprintf(stderr, "%s %s: %s\n", role, vfm_handle_name(devs[i]),
 				vfm_state_name(state));
 	}
 }

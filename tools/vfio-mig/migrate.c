@@ -198,7 +198,9 @@ int migrate_main(int argc, char **argv)
 		fprintf(stderr, "warning: cannot write %s\n", a.json);
 	if (rc) {
 		fail("migrate: %s", err[0] ? err : strerror(-rc));
-		report_sources(src, a.nf);
+		report_devices("source", src, a.nf);
+		if (dst[0])
+			report_devices("destination", dst, a.nf);
 		goto out;
 	}
 	if (!a.quiet)

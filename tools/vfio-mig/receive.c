@@ -127,6 +127,7 @@ int receive_main(int argc, char **argv)
 		fprintf(stderr, "warning: cannot write %s\n", json);
 	if (rc) {
 		fail("receive: %s", err[0] ? err : strerror(-rc));
+		report_devices("destination", devs, n);
 		goto out;
 	}
 	if (!quiet)

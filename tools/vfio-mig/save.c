@@ -115,7 +115,7 @@ int save_main(int argc, char **argv)
 	}
 	if (rc) {
 		fail("save: %s", err[0] ? err : strerror(-rc));
-		report_sources(devs, n);
+		report_devices("source", devs, n);
 		goto out;
 	}
 	if (!quiet)

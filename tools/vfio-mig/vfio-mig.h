@@ -54,8 +54,9 @@ void progress_init(struct progress_state *ps, bool quiet);
 void progress_end(struct progress_state *ps);
 /* Prints "checksum: <hex>" for sample devices; silent for others. */
 void print_checksum(struct vfm_handle *h, const char *label);
-/* After a failure: each source's state (and checksum) on stderr, for the operator. */
-void report_sources(struct vfm_handle *const *devs, size_t n);
+/* After a failure: each device's state (and checksum) on stderr, for the operator;
+ * role is "source" or "destination". */
+void report_devices(const char *role, struct vfm_handle *const *devs, size_t n);
 /* --json FILE: the run's statistics and timeline (tl may be NULL). 0 or -errno. */
 int write_json(const char *path, const char *command, const struct vfm_mig_stats *st,
 	       const struct vfm_timeline *tl, int rc);
