@@ -98,47 +98,65 @@ void progress_init(struct progress_state *ps, bool quiet)
 	ps->last_phase = VFM_PHASE_NR;
 }
 
+/* One bar per phase on a terminal: a new line when the phase changes. */
+static void progress_tty(struct progress_state *ps, const struct vfm_progress *p, double pct,
+			 const char *done, const char *total)
+{
+	char bar[32], extra[64] = "";
+	int width = 24, fill = (int)(pct / 100 * width);
+
+	if (p->elapsed_s - ps->last < 0.05 && p->phase == ps->last_phase && pct < 100)
+		return;
+	if (ps->last_phase != VFM_PHASE_NR && p->phase != ps->last_phase)
+		fputc('\n', stderr);
+	ps->last = p->elapsed_s;
+	ps->last_phase = p->phase;
+	fill = fill > width ? width : fill < 0 ? 0 : fill;
+	memset(bar, '#', (size_t)fill);
+	memset(bar + fill, '.', (size_t)(width - fill));
+	bar[width] = '\0';
+	if (p->phase == VFM_PHASE_PRECOPY && p->round)
+		snprintf(extra, sizeof(extra), "  round %u, est. downtime %.1f ms", p->round,
+			 p->est_downtime_ms < 1e9 ? p->est_downtime_ms : -1.0);
+	fprintf(stderr, "\r%-9s [%s] %10s / %-10s %6.2f GB/s%s\033[K", vfm_phase_name(p->phase), bar,
+		done, total, p->rate / 1e9, extra);
+}
+
 void progress_cb(void *opaque, const struct vfm_progress *p)
 {
 	struct progress_state *ps = opaque;
 	char done[32], total[32];
 	double pct = p->total ? 100.0 * (double)p->bytes / (double)p->total : 0;
-	double rate = p->elapsed_s > 0 ? (double)p->bytes / p->elapsed_s / 1e9 : 0;
 	int quarter = (int)(pct / 25);
 
 	if (ps->quiet || p->phase == VFM_PHASE_DONE)
 		return;
 	vfm_format_size(p->bytes, done, sizeof(done));
-	vfm_format_size(p->total, total, sizeof(total));
+	vfm_format_size(p->total > p->bytes ? p->total : p->bytes, total, sizeof(total));
 	if (ps->tty) {
-		int width = 30, fill = (int)(pct / 100 * width);
-		char bar[32];
-
-		if (p->elapsed_s - ps->last < 0.05 && p->phase == ps->last_phase && pct < 100)
-			return;
-		ps->last = p->elapsed_s;
-		ps->last_phase = p->phase;
-		fill = fill > width ? width : fill;
-		memset(bar, '#', (size_t)fill);
-		memset(bar + fill, '.', (size_t)(width - fill));
-		bar[width] = '\0';
-		fprintf(stderr, "\r%-9s [%s] %10s / %-10s %6.2f GB/s", vfm_phase_name(p->phase),
-			bar, done, total, rate);
+		progress_tty(ps, p, pct > 100 ? 100 : pct, done, total);
 		return;
 	}
-	if (p->phase != VFM_PHASE_STOP_COPY && p->phase != VFM_PHASE_LOAD)
+	/* Not a terminal: a line per phase and per quarter of the bytes. */
+	if (p->phase == ps->last_phase && (quarter == ps->last_quarter || quarter < 1))
 		return;
-	if (quarter == ps->last_quarter || quarter < 1)
-		return;
+	if (p->phase != ps->last_phase)
+		quarter = 0;
+	ps->last_phase = p->phase;
 	ps->last_quarter = quarter;
-	fprintf(stderr, "%s: %s of %s (%.0f%%), %.2f GB/s\n", vfm_phase_name(p->phase), done, total,
-		pct > 100 ? 100 : pct, rate);
+	fprintf(stderr, "%s: %s of %s, %.2f GB/s", vfm_phase_name(p->phase), done, total,
+		p->rate / 1e9);
+	if (p->phase == VFM_PHASE_PRECOPY && p->round)
+		fprintf(stderr, ", round %u, est. downtime %.1f ms", p->round,
+			p->est_downtime_ms < 1e9 ? p->est_downtime_ms : -1.0);
+	fputc('\n', stderr);
 }
 
 void progress_end(struct progress_state *ps)
 {
 	if (ps->tty && !ps->quiet && ps->last_phase != VFM_PHASE_NR)
 		fputc('\n', stderr);
+	ps->last_phase = VFM_PHASE_NR;
 }
 
 void print_checksum(struct vfm_handle *h, const char *label)
