@@ -47,6 +47,10 @@ struct vfm_handle_ops {
 			  uint64_t *bitmap);
 	/* The device's own words for its last failure ("" if it gave none). Optional. */
 	void (*last_reason)(struct vfm_handle *h, char *buf, size_t len);
+	/* The memory this client mapped for the device's DMA (vfio-user DMA_MAP, or the
+	 * in-process region of local:...,dma=SIZE), if any: -ENOENT otherwise. The engine
+	 * migrates it alongside the device. Optional. */
+	int (*dma_memory)(struct vfm_handle *h, void **ptr, uint64_t *iova, uint64_t *size);
 	/* The sample device's checksum, where the transport can read it. Optional. */
 	int (*checksum)(struct vfm_handle *h, uint64_t *sum);
 	void (*close)(struct vfm_handle *h);
@@ -109,6 +113,8 @@ int vfm_handle_log_stop(struct vfm_handle *h);
 int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length,
 			  uint64_t page_size, uint64_t *bitmap);
 int vfm_handle_checksum(struct vfm_handle *h, uint64_t *sum);
+/* The client memory mapped for the device's DMA: 0, or -ENOENT when there is none. */
+int vfm_handle_dma_memory(struct vfm_handle *h, void **ptr, uint64_t *iova, uint64_t *size);
 /* "errno text" or "errno text (device's reason)" for a failure rc of this handle. */
 const char *vfm_handle_explain(struct vfm_handle *h, int rc, char *buf, size_t len);
 

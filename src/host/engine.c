@@ -266,6 +266,8 @@ struct pump {
 	bool stop;	      /* the consumer gave up */
 	struct vfm_session *src;
 	size_t buf_size;
+	uint64_t budget; /* stop reading after this many bytes (0: to the end) */
+	uint64_t read;
 	const volatile sig_atomic_t *cancel;
 };
 
@@ -287,12 +289,19 @@ static void *pump_reader(void *arg)
 		}
 		pthread_mutex_unlock(&p->lock);
 		s = &p->slot[next];
-		do {
-			n = vfm_session_read(p->src, s->buf, p->buf_size);
-		} while (n == -EINTR || n == -EAGAIN);
-		/* ENOMSG must not appear in STOP_COPY; like QEMU, take it as the end. */
+		if (p->budget && p->read >= p->budget) {
+			n = 0;
+		} else {
+			do {
+				n = vfm_session_read(p->src, s->buf, p->buf_size);
+			} while (n == -EINTR || n == -EAGAIN);
+		}
+		/* ENOMSG: the temporary end in PRE_COPY; it must not appear in STOP_COPY, but
+		 * like QEMU take it as the end there too. */
 		if (n == -ENOMSG)
 			n = 0;
+		if (n > 0)
+			p->read += (uint64_t)n;
 		if (p->cancel && *p->cancel)
 			n = -ECANCELED;
 		pthread_mutex_lock(&p->lock);
@@ -314,10 +323,11 @@ static void pump_free(struct pump *p)
 	pthread_mutex_destroy(&p->lock);
 }
 
-int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, block_sink sink,
-		 void *ctx)
+int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64_t budget,
+		 block_sink sink, void *ctx)
 {
-	struct pump p = { .src = src, .buf_size = buf_size, .cancel = r->opts->cancel };
+	struct pump p = { .src = src, .buf_size = buf_size, .budget = budget,
+			  .cancel = r->opts->cancel };
 	pthread_t thread;
 	char why[256];
 	int rc = 0;
@@ -348,7 +358,7 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, block_
 			if (rc == -ECANCELED)
 				run_fail(r, rc, "migration cancelled");
 			else
-				run_fail(r, rc, "%s: reading device state failed: %s",
+				run_fail(r, rc, "%s: reading the device's state failed: %s",
 					 vfm_handle_name(src->h),
 					 vfm_handle_explain(src->h, rc, why, sizeof(why)));
 			break;

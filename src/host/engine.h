@@ -52,12 +52,13 @@ int set_state_recover(struct run *r, struct vfm_handle *h, uint32_t state, uint3
 		      struct vfm_session **opened);
 
 /*
- * Reads a saving session to its end on a helper thread while the calling thread hands
- * each block to `sink`. Returns 0 at the end of the stream, or the first error.
+ * Reads a saving session on a helper thread while the calling thread hands each block to
+ * `sink`, until the (temporary) end of the stream or, with a budget, after about that
+ * many bytes. Returns 0, or the first error.
  */
 typedef int (*block_sink)(void *ctx, const void *buf, size_t len);
-int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, block_sink sink,
-		 void *ctx);
+int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64_t budget,
+		 block_sink sink, void *ctx);
 
 /*
  * Where a source's state goes: a stream (file or socket) or destination handles.
@@ -74,6 +75,10 @@ struct sink_ops {
 	int (*acked)(struct sink *s, bool *yes);
 	int (*end_begin)(struct sink *s, size_t i);
 	int (*end_end)(struct sink *s, size_t i);
+	/* The DMA memory of device i: announce it (the destination must have as much), and
+	 * move a piece of it. */
+	int (*ram_setup)(struct sink *s, size_t i, uint64_t iova, uint64_t size);
+	int (*ram_block)(struct sink *s, size_t i, uint64_t iova, const void *buf, size_t len);
 	/* All state sent: the destinations validate and start. */
 	int (*complete)(struct sink *s);
 	/* After a failure: the destinations are reset. */
@@ -91,11 +96,35 @@ struct sink {
 	/* direct sinks */
 	struct vfm_handle *const *dst;
 	struct vfm_session *in[VFM_MAX_DEVICES];
+	uint8_t *dst_ram[VFM_MAX_DEVICES];
+	uint64_t dst_ram_iova[VFM_MAX_DEVICES], dst_ram_size[VFM_MAX_DEVICES];
 	size_t n;
 };
 
 void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control);
 void sink_direct_init(struct sink *s, struct vfm_handle *const *dst);
+
+/* A device's DMA memory on the source side (src/host/ram.c). */
+struct ram {
+	bool present;
+	bool logging;	    /* DMA dirty logging runs: pre-copy possible */
+	void *ptr;
+	uint64_t iova, size, page;
+	uint64_t first_off; /* the first pass has sent [0, first_off) */
+	uint64_t *bitmap;
+	size_t words;
+	uint64_t last_dirty; /* bytes of the last dirty pass: the estimate of the next */
+	uint64_t bytes_sent;
+};
+
+int ram_setup(struct run *r, struct vfm_handle *h, struct ram *ram, bool log);
+int ram_round(struct run *r, struct vfm_handle *h, struct sink *sink, size_t i, struct ram *ram,
+	      uint64_t budget, uint64_t *moved);
+bool ram_initial_done(const struct ram *ram);
+uint64_t ram_pending(const struct ram *ram);
+/* After the device stopped: everything not sent yet, then the last dirty pages. */
+int ram_final(struct run *r, struct vfm_handle *h, struct sink *sink, size_t i, struct ram *ram);
+void ram_cleanup(struct vfm_handle *h, struct ram *ram);
 
 /* The source side of every run: setup, pre-copy, switch-over, stop-copy, completion. */
 int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct sink *sink);

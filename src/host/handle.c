@@ -222,6 +222,13 @@ int vfm_handle_checksum(struct vfm_handle *h, uint64_t *sum)
 	return h->ops->checksum(h, sum);
 }
 
+int vfm_handle_dma_memory(struct vfm_handle *h, void **ptr, uint64_t *iova, uint64_t *size)
+{
+	if (!h->ops->dma_memory)
+		return -ENOENT;
+	return h->ops->dma_memory(h, ptr, iova, size);
+}
+
 void vfm_handle_close(struct vfm_handle *h)
 {
 	if (h)

@@ -16,6 +16,18 @@
 #include "vfio-mig/fsm.h"
 
 #define COMMIT_TIMEOUT_MS 60000
+#define RAM_IDSTR "vfio-mig-ram"
+
+/* What a section of the stream carries, by the decoder's section index. */
+struct section_map {
+	bool ram;	/* a device's DMA memory, not the device */
+	uint32_t dev;	/* which device */
+};
+
+struct dst_ram {
+	uint8_t *ptr;
+	uint64_t iova, size;
+};
 
 struct loader {
 	struct run *r;
@@ -30,6 +42,9 @@ struct loader {
 	uint8_t *buf;
 	size_t buf_size;
 	struct vfm_dec dec;
+	struct section_map map[VFM_STREAM_MAX_SECTIONS];
+	size_t nr_dev_sections;
+	struct dst_ram ram[VFM_MAX_DEVICES];
 };
 
 static int dec_fail(struct loader *l, int rc)
@@ -58,9 +73,70 @@ static int load_setup(struct loader *l)
 	return 0;
 }
 
-static int load_block(struct loader *l, const struct vfm_ev *ev)
+/* A START section: a device's state (in order), or a device's DMA memory. */
+static int map_section(struct loader *l, const struct vfm_ev *ev)
 {
-	struct vfm_session *s = l->sess[ev->section_index];
+	struct section_map *m = &l->map[ev->section_index];
+	struct dst_ram *ram;
+	void *ptr;
+
+	if (strcmp(ev->idstr, RAM_IDSTR)) {
+		if (l->nr_dev_sections >= l->n)
+			return run_fail(l->r, -EINVAL,
+					"stream offset %llu: the stream holds more device sections "
+					"than the %zu device(s) given",
+					(unsigned long long)ev->offset, l->n);
+		m->dev = (uint32_t)l->nr_dev_sections++;
+		return 0;
+	}
+	if (ev->instance_id >= l->n)
+		return run_fail(l->r, -EINVAL, "stream offset %llu: DMA memory of device %u of %zu",
+				(unsigned long long)ev->offset, ev->instance_id, l->n);
+	m->ram = true;
+	m->dev = ev->instance_id;
+	ram = &l->ram[m->dev];
+	if (vfm_handle_dma_memory(l->devs[m->dev], &ptr, &ram->iova, &ram->size))
+		return run_fail(l->r, -EINVAL,
+				"%s: the source device has DMA memory, this device none",
+				vfm_handle_name(l->devs[m->dev]));
+	ram->ptr = ptr;
+	return 0;
+}
+
+/* A block of DMA memory: be64 iova, then the bytes, inside the destination's memory. */
+static int load_ram(struct loader *l, const struct vfm_ev *ev, struct dst_ram *ram)
+{
+	uint8_t b[8];
+	uint64_t iova, left;
+
+	if (ev->size < 8 || vfm_dec_data(&l->dec, b, 8) != 8)
+		return ev->size < 8 ? run_fail(l->r, -EBADMSG, "stream offset %llu: short memory block",
+					       (unsigned long long)ev->offset)
+				    : dec_fail(l, -EPIPE);
+	iova = vfm_get_be64(b);
+	left = ev->size - 8;
+	if (iova < ram->iova || iova - ram->iova > ram->size || left > ram->size - (iova - ram->iova))
+		return run_fail(l->r, -EBADMSG,
+				"stream offset %llu: memory block [0x%llx, +%llu) outside the "
+				"device's DMA memory",
+				(unsigned long long)ev->offset, (unsigned long long)iova,
+				(unsigned long long)left);
+	while (left) {
+		ssize_t n = vfm_dec_data(&l->dec, ram->ptr + (iova - ram->iova),
+					 (size_t)VFM_MIN(left, (uint64_t)(64u << 20)));
+
+		if (n <= 0)
+			return dec_fail(l, n < 0 ? (int)n : -EPIPE);
+		iova += (uint64_t)n;
+		left -= (uint64_t)n;
+		run_moved(l->r, (uint64_t)n);
+	}
+	return 0;
+}
+
+static int load_block(struct loader *l, const struct vfm_ev *ev, uint32_t dev)
+{
+	struct vfm_session *s = l->sess[dev];
 	uint64_t left = ev->size;
 	char why[256];
 
@@ -103,15 +179,19 @@ static int maybe_ack(struct loader *l)
 
 static int load_event(struct loader *l, const struct vfm_ev *ev)
 {
-	uint32_t i = ev->section_index;
+	const struct section_map *m = &l->map[ev->section_index];
+	uint32_t i = m->dev;
+	int rc;
 
 	if (ev->type == VFM_EV_EOF)
 		return 0;
-	if (i >= l->n)
-		return run_fail(l->r, -EINVAL,
-				"stream offset %llu: the stream holds more device sections than the "
-				"%zu device(s) given",
-				(unsigned long long)ev->offset, l->n);
+	if (ev->type == VFM_EV_SECTION && ev->section_type == VFM_QEMU_VM_SECTION_START) {
+		rc = map_section(l, ev);
+		if (rc)
+			return rc;
+	}
+	if (m->ram)
+		return ev->type == VFM_EV_DATA ? load_ram(l, ev, &l->ram[i]) : 0;
 	if (ev->type != VFM_EV_FOOTER && ev->type != VFM_EV_SECTION && l->complete[i])
 		return run_fail(l->r, -EINVAL,
 				"stream offset %llu: data for device %u after its END section",
@@ -122,7 +202,7 @@ static int load_event(struct loader *l, const struct vfm_ev *ev)
 			run_tl_dev(l->r, i)->t_stop = run_elapsed(l->r);
 		return 0;
 	case VFM_EV_DATA:
-		return load_block(l, ev);
+		return load_block(l, ev, i);
 	case VFM_EV_MARKER:
 		if (ev->marker != VFM_MIG_FLAG_DEV_INIT_DATA_SENT)
 			return 0;

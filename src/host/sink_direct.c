@@ -61,6 +61,36 @@ static int d_block(struct sink *s, size_t i, const void *buf, size_t len)
 	return 0;
 }
 
+static int d_ram_setup(struct sink *s, size_t i, uint64_t iova, uint64_t size)
+{
+	void *ptr;
+
+	if (vfm_handle_dma_memory(s->dst[i], &ptr, &s->dst_ram_iova[i], &s->dst_ram_size[i]))
+		return run_fail(s->r, -EINVAL,
+				"%s: the source device has %llu bytes of DMA memory, the destination "
+				"none",
+				vfm_handle_name(s->dst[i]), (unsigned long long)size);
+	if (s->dst_ram_iova[i] != iova || s->dst_ram_size[i] != size)
+		return run_fail(s->r, -EINVAL,
+				"%s: DMA memory differs: source [0x%llx, +%llu), destination "
+				"[0x%llx, +%llu)",
+				vfm_handle_name(s->dst[i]), (unsigned long long)iova,
+				(unsigned long long)size, (unsigned long long)s->dst_ram_iova[i],
+				(unsigned long long)s->dst_ram_size[i]);
+	s->dst_ram[i] = ptr;
+	return 0;
+}
+
+static int d_ram_block(struct sink *s, size_t i, uint64_t iova, const void *buf, size_t len)
+{
+	if (!s->dst_ram[i] || iova < s->dst_ram_iova[i] ||
+	    iova - s->dst_ram_iova[i] > s->dst_ram_size[i] ||
+	    len > s->dst_ram_size[i] - (iova - s->dst_ram_iova[i]))
+		return run_fail(s->r, -EINVAL, "DMA memory block outside the destination's memory");
+	memcpy(s->dst_ram[i] + (iova - s->dst_ram_iova[i]), buf, len);
+	return 0;
+}
+
 static int d_acked(struct sink *s, bool *yes)
 {
 	(void)s;
@@ -103,6 +133,8 @@ static const struct sink_ops direct_ops = {
 	.acked = d_acked,
 	.end_begin = d_nothing,
 	.end_end = d_nothing,
+	.ram_setup = d_ram_setup,
+	.ram_block = d_ram_block,
 	.complete = d_complete,
 	.abort = d_abort,
 };

@@ -13,6 +13,9 @@
 #include "util.h"
 
 #define SECTION_IDSTR "vfio"
+/* Our own section for a device's DMA memory: blocks of {be64 iova, bytes}. */
+#define RAM_IDSTR "vfio-mig-ram"
+#define RAM_SID_BASE 0x1000u
 #define CONTROL_TIMEOUT_MS 60000
 
 static uint32_t sid(size_t i)
@@ -82,6 +85,40 @@ static int s_end_end(struct sink *s, size_t i)
 
 	if (!rc)
 		rc = vfm_enc_footer(s->ch, sid(i));
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_ram_setup(struct sink *s, size_t i, uint64_t iova, uint64_t size)
+{
+	uint32_t id = RAM_SID_BASE + (uint32_t)i;
+	int rc = vfm_enc_section_start(s->ch, id, RAM_IDSTR, (uint32_t)i, 1);
+
+	(void)iova;
+	(void)size;
+	if (!rc)
+		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_DEV_SETUP_STATE);
+	if (!rc)
+		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
+	if (!rc)
+		rc = vfm_enc_footer(s->ch, id);
+	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_ram_block(struct sink *s, size_t i, uint64_t iova, const void *buf, size_t len)
+{
+	uint32_t id = RAM_SID_BASE + (uint32_t)i;
+	uint8_t h[8 + 8 + 8];
+	int rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_PART, id);
+
+	vfm_put_be64(h, VFM_MIG_FLAG_DEV_DATA_STATE);
+	vfm_put_be64(h + 8, 8 + (uint64_t)len);
+	vfm_put_be64(h + 16, iova);
+	if (!rc)
+		rc = vfm_chan_write2(s->ch, h, sizeof(h), buf, len);
+	if (!rc)
+		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
+	if (!rc)
+		rc = vfm_enc_footer(s->ch, id);
 	return rc ? chan_fail(s, rc) : 0;
 }
 
@@ -185,6 +222,8 @@ static const struct sink_ops stream_ops = {
 	.acked = s_acked,
 	.end_begin = s_end_begin,
 	.end_end = s_end_end,
+	.ram_setup = s_ram_setup,
+	.ram_block = s_ram_block,
 	.complete = s_complete,
 	.abort = s_abort,
 };

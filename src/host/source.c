@@ -30,6 +30,7 @@ struct src_dev {
 	size_t index;
 	struct run *r;
 	struct sink *sink;
+	struct ram ram; /* the client memory mapped for its DMA */
 	int rc;
 };
 
@@ -38,7 +39,6 @@ struct source {
 	struct sink *sink;
 	struct src_dev *dev;
 	size_t n;
-	uint8_t *buf;
 	size_t buf_size;
 	double set_latency; /* seconds one state change takes, measured at setup */
 	double bandwidth;   /* bytes/s moved while transferring */
@@ -76,6 +76,24 @@ static int src_probe(struct source *s)
 						"when all support RUNNING_P2P (--allow-no-p2p overrides)",
 						vfm_handle_name(s->dev[i].h));
 		}
+	}
+	return 0;
+}
+
+/* DMA memory: logged from now on; the destination must have as much. */
+static int src_ram_setup(struct source *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct ram *ram = &s->dev[i].ram;
+		int rc = ram_setup(s->r, s->dev[i].h, ram, s->r->opts->precopy);
+
+		if (rc)
+			return rc;
+		if (!ram->present)
+			continue;
+		rc = s->sink->ops->ram_setup(s->sink, i, ram->iova, ram->size);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -119,40 +137,43 @@ static int precopy_info(struct source *s, struct src_dev *d, uint64_t *initial, 
 	return 0;
 }
 
+struct precopy_sink {
+	struct source *s;
+	struct src_dev *d;
+	bool open;
+	uint64_t got;
+};
+
+/* Opens the device's PART section at its first block of the round. */
+static int precopy_block(void *ctx, const void *buf, size_t len)
+{
+	struct precopy_sink *ps = ctx;
+	struct sink *sink = ps->s->sink;
+	int rc;
+
+	if (!ps->open) {
+		rc = sink->ops->part_begin(sink, ps->d->index);
+		if (rc)
+			return rc;
+		ps->open = true;
+	}
+	ps->got += len;
+	return sink->ops->block(sink, ps->d->index, buf, len);
+}
+
 /* One device's share of a round: read until the temporary end or the budget. */
 static int precopy_device(struct source *s, struct src_dev *d, uint64_t *moved)
 {
-	uint64_t initial, dirty, got = 0;
-	bool open = false, announce = false;
+	struct precopy_sink ps = { .s = s, .d = d };
+	uint64_t initial, dirty;
+	bool announce = false;
 	double t = vfm_now();
 	int rc;
 
-	while (got < ROUND_BUDGET) {
-		ssize_t n = vfm_session_read(d->sess, s->buf, s->buf_size);
-
-		if (n == -EINTR || n == -EAGAIN)
-			continue;
-		if (n == -ENOMSG || n == 0)
-			break;
-		if (n < 0)
-			return run_fail(s->r, (int)n, "%s: reading pre-copy data failed: %s",
-					vfm_handle_name(d->h),
-					vfm_handle_explain(d->h, (int)n, d->h->why, sizeof(d->h->why)));
-		if (!open) {
-			rc = s->sink->ops->part_begin(s->sink, d->index);
-			if (rc)
-				return rc;
-			open = true;
-		}
-		rc = s->sink->ops->block(s->sink, d->index, s->buf, (size_t)n);
-		if (rc)
-			return rc;
-		got += (uint64_t)n;
-		run_moved(s->r, (uint64_t)n);
-		if (run_cancelled(s->r))
-			return run_fail(s->r, -ECANCELED, "migration cancelled");
-	}
-	s->xfer_s += got ? vfm_now() - t : 0;
+	rc = pump_session(s->r, d->sess, s->buf_size, ROUND_BUDGET, precopy_block, &ps);
+	if (rc)
+		return rc;
+	s->xfer_s += ps.got ? vfm_now() - t : 0;
 	rc = precopy_info(s, d, &initial, &dirty);
 	if (rc)
 		return rc;
@@ -161,20 +182,38 @@ static int precopy_device(struct source *s, struct src_dev *d, uint64_t *moved)
 		announce = true;
 		run_tl_dev(s->r, d->index)->t_init_done = run_elapsed(s->r);
 	}
-	if (announce && !open) {
+	if (announce && !ps.open) {
 		rc = s->sink->ops->part_begin(s->sink, d->index);
 		if (rc)
 			return rc;
-		open = true;
+		ps.open = true;
 	}
-	if (open) {
+	if (ps.open) {
 		rc = s->sink->ops->part_end(s->sink, d->index, announce);
 		if (rc)
 			return rc;
 	}
-	run_tl_dev(s->r, d->index)->precopy_bytes += got;
-	*moved += got;
+	run_tl_dev(s->r, d->index)->precopy_bytes += ps.got;
+	*moved += ps.got;
 	return 0;
+}
+
+/* A round of one device: its pre-copy data, then a piece of its DMA memory. */
+static int precopy_round(struct source *s, struct src_dev *d, uint64_t *moved)
+{
+	uint64_t ram_moved = 0;
+	double t;
+	int rc = 0;
+
+	if (d->precopy)
+		rc = precopy_device(s, d, moved);
+	if (rc || !d->ram.logging)
+		return rc;
+	t = vfm_now();
+	rc = ram_round(s->r, d->h, s->sink, d->index, &d->ram, ROUND_BUDGET, &ram_moved);
+	s->xfer_s += ram_moved ? vfm_now() - t : 0;
+	*moved += ram_moved;
+	return rc;
 }
 
 static double estimate_ms(struct source *s, uint64_t pending)
@@ -220,7 +259,7 @@ static int src_precopy(struct source *s)
 	int rc;
 
 	for (size_t i = 0; i < s->n; i++)
-		any = any || s->dev[i].precopy;
+		any = any || s->dev[i].precopy || s->dev[i].ram.logging;
 	if (!any)
 		return 0;
 	run_progress(s->r, VFM_PHASE_PRECOPY);
@@ -230,19 +269,18 @@ static int src_precopy(struct source *s)
 		double est;
 
 		for (size_t i = 0; i < s->n; i++) {
-			if (!s->dev[i].precopy)
-				continue;
-			rc = precopy_device(s, &s->dev[i], &moved);
+			rc = precopy_round(s, &s->dev[i], &moved);
 			if (rc)
 				return rc;
-			all_init = all_init && s->dev[i].init_done;
+			all_init = all_init && (!s->dev[i].precopy || s->dev[i].init_done) &&
+				   ram_initial_done(&s->dev[i].ram);
 		}
 		total += moved;
 		if (s->xfer_s > 0)
 			s->bandwidth = (double)total / s->xfer_s;
 		pending = 0;
 		for (size_t i = 0; i < s->n; i++)
-			pending += pending_bytes(&s->dev[i].h, 1);
+			pending += pending_bytes(&s->dev[i].h, 1) + ram_pending(&s->dev[i].ram);
 		est = estimate_ms(s, pending);
 		s->r->total = s->r->stats->bytes + pending;
 		record_round(s, moved, pending, est);
@@ -341,6 +379,18 @@ static int src_stop(struct source *s)
 	return 0;
 }
 
+/* The devices are stopped: no more DMA. What memory is left moves now. */
+static int src_ram_final(struct source *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		int rc = ram_final(s->r, s->dev[i].h, s->sink, i, &s->dev[i].ram);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int to_sink(void *ctx, const void *buf, size_t len)
 {
 	struct src_dev *d = ctx;
@@ -358,7 +408,7 @@ static void *stopcopy_device(void *arg)
 	tl->t_stop_copy = run_elapsed(r);
 	d->rc = d->sink->ops->end_begin(d->sink, d->index);
 	if (!d->rc)
-		d->rc = pump_session(r, d->sess, r->stats->buf_size, to_sink, d);
+		d->rc = pump_session(r, d->sess, r->stats->buf_size, 0, to_sink, d);
 	if (!d->rc)
 		d->rc = d->sink->ops->end_end(d->sink, d->index);
 	tl->t_stop_copy_end = run_elapsed(r);
@@ -428,17 +478,18 @@ static int src_body(struct source *s)
 	if (rc)
 		return rc;
 	s->buf_size = s->r->stats->buf_size;
-	s->buf = malloc(s->buf_size);
-	if (!s->buf)
-		return run_fail(s->r, -ENOMEM, "out of memory");
 	run_progress(s->r, VFM_PHASE_SETUP);
 	rc = s->sink->ops->setup(s->sink, s->r, s->n);
+	if (!rc)
+		rc = src_ram_setup(s);
 	if (!rc)
 		rc = src_enter_precopy(s);
 	if (!rc)
 		rc = src_precopy(s);
 	if (!rc)
 		rc = src_stop(s);
+	if (!rc)
+		rc = src_ram_final(s);
 	if (!rc)
 		rc = src_stopcopy(s);
 	if (!rc) {
@@ -480,7 +531,8 @@ int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct s
 		for (size_t i = 0; i < n; i++)
 			vfm_recover_source(devs[i]);
 	}
-	free(s.buf);
+	for (size_t i = 0; i < n; i++)
+		ram_cleanup(devs[i], &dev[i].ram);
 	run_finish(r, rc);
 	return rc;
 }

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * vfio-user client, the handle operations: migration features, data sessions over
+ * MIG_DATA_READ/WRITE (read straight into the caller's buffer, written from it), the
+ * vfio-mig extension, DMA logging, and the sample device's checksum.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "util.h"
+#include "vfio-mig/fsm.h"
+
+#define F_GET	VFM_DEVICE_FEATURE_GET
+#define F_SET	VFM_DEVICE_FEATURE_SET
+#define F_PROBE VFM_DEVICE_FEATURE_PROBE
+#define FHDR	sizeof(struct vfm_vu_feature)
+
+static int get_u64(struct vu_client *c, uint32_t index, uint64_t *v)
+{
+	return vu_feature(c, F_GET | index, FHDR + 8, NULL, 0, v, 8, 8, NULL);
+}
+
+void vu_client_probe_ext(struct vu_client *c)
+{
+	uint8_t sink[16];
+
+	/* MIG_DATA_SIZE is the kernel's own index: probe it whatever the server said. */
+	c->info.mig_data_size = vu_feature(c, F_PROBE | F_GET | VFM_DEVICE_FEATURE_MIG_DATA_SIZE,
+					   FHDR, NULL, 0, sink, 0, sizeof(sink), NULL) == 0;
+	/* The vendor index means something else elsewhere: only when negotiated. */
+	c->info.precopy_info = c->info.server_caps.ext_precopy_info &&
+			       vu_feature(c, F_PROBE | F_GET | VFM_VU_FEATURE_PRECOPY_INFO, FHDR,
+					  NULL, 0, sink, 0, sizeof(sink), NULL) == 0;
+	c->h.err[0] = '\0';
+}
+
+static int vu_get_flags(struct vfm_handle *h, uint64_t *flags)
+{
+	return get_u64(vu_client_of(h), VFM_DEVICE_FEATURE_MIGRATION, flags);
+}
+
+static int vu_get_state(struct vfm_handle *h, uint32_t *state)
+{
+	struct vfm_device_feature_mig_state ms;
+	int rc = vu_feature(vu_client_of(h), F_GET | VFM_DEVICE_FEATURE_MIG_DEVICE_STATE,
+			    FHDR + sizeof(ms), NULL, 0, &ms, sizeof(ms), sizeof(ms), NULL);
+
+	if (!rc)
+		*state = ms.device_state;
+	return rc;
+}
+
+/* ---- sessions ---- */
+
+enum group {
+	G_NONE,
+	G_SAVE,
+	G_RESUME
+};
+
+static enum group group_of(uint32_t state)
+{
+	if (vfm_state_is_saving(state))
+		return G_SAVE;
+	return state == VFM_STATE_RESUMING ? G_RESUME : G_NONE;
+}
+
+static void end_session(struct vu_client *c)
+{
+	if (c->cur) {
+		c->cur->live = false;
+		c->cur->c = NULL;
+	}
+	c->cur = NULL;
+}
+
+static int new_session(struct vu_client *c, bool saving, struct vfm_session **opened)
+{
+	struct vu_session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->base.h = &c->h;
+	s->base.saving = saving;
+	s->c = c;
+	s->live = true;
+	c->cur = s;
+	*opened = &s->base;
+	return 0;
+}
+
+/* After a SET (good or bad), the old session survives only inside its group. */
+static void settle_session(struct vu_client *c, uint32_t before)
+{
+	uint32_t now;
+
+	if (vu_get_state(&c->h, &now) || group_of(now) != group_of(before) ||
+	    group_of(now) == G_NONE)
+		end_session(c);
+}
+
+static int vu_set_state(struct vfm_handle *h, uint32_t state, struct vfm_session **opened)
+{
+	struct vu_client *c = vu_client_of(h);
+	struct vfm_device_feature_mig_state ms = {.device_state = state, .data_fd = -1};
+	uint32_t before;
+	int rc;
+
+	*opened = NULL;
+	rc = vu_get_state(h, &before);
+	if (rc)
+		return rc;
+	rc = vu_feature(c, F_SET | VFM_DEVICE_FEATURE_MIG_DEVICE_STATE, FHDR + sizeof(ms), &ms,
+			sizeof(ms), &ms, 0, sizeof(ms), NULL);
+	if (rc) {
+		settle_session(c, before);
+		return rc;
+	}
+	if (group_of(state) == group_of(before) && group_of(state) != G_NONE)
+		return 0; /* PRE_COPY -> STOP_COPY keeps the session */
+	end_session(c);
+	if (group_of(state) == G_NONE)
+		return 0;
+	return new_session(c, group_of(state) == G_SAVE, opened);
+}
+
+static int vu_data_size(struct vfm_handle *h, uint64_t *len)
+{
+	struct vu_client *c = vu_client_of(h);
+
+	if (!c->info.mig_data_size)
+		return vfm_handle_fail(h, -ENOTSUP, "the server offers no MIG_DATA_SIZE");
+	return get_u64(c, VFM_DEVICE_FEATURE_MIG_DATA_SIZE, len);
+}
+
+static int vu_reset(struct vfm_handle *h)
+{
+	struct vu_client *c = vu_client_of(h);
+	char sink[16];
+	int rc = vu_call(c, VFM_VU_DEVICE_RESET, NULL, 0, sink, 0, sizeof(sink), NULL);
+
+	end_session(c);
+	return rc;
+}
+
+/* A usable session of the right direction. */
+static int session_check(struct vu_session *s, bool saving)
+{
+	if (!s->live || !s->c)
+		return -ENODEV;
+	if (s->base.saving != saving)
+		return -EBADF;
+	return 0;
+}
+
+static ssize_t vu_read(struct vfm_session *base, void *buf, size_t len)
+{
+	struct vu_session *s = (struct vu_session *)base;
+	struct vu_client *c = s->c;
+	struct vfm_vu_mig_data md;
+	struct iovec iov = {&md, sizeof(md)};
+	struct vfm_vu_hdr h;
+	int rc = session_check(s, true);
+
+	if (rc)
+		return rc;
+	if (len == 0)
+		return 0;
+	md.size = (uint32_t)VFM_MIN(len, (size_t)c->info.max_read);
+	md.argsz = (uint32_t)sizeof(md) + md.size;
+	rc = vu_call_begin(c, VFM_VU_MIG_DATA_READ, &iov, 1, sizeof(md), sizeof(md) + md.size, &h);
+	if (rc)
+		return rc;
+	len = md.size;
+	rc = vu_recv(&c->sock, &md, sizeof(md), NULL);
+	if (rc)
+		return vu_client_break(c,
+				       vfm_handle_fail(&c->h, -EPIPE, "MIG_DATA_READ cut short"));
+	if (md.size > len || h.msg_size != sizeof(h) + sizeof(md) + md.size)
+		return vu_client_break(
+			c, vfm_handle_fail(&c->h, -EPROTO,
+					   "MIG_DATA_READ reply: size %u for %zu asked, message %u",
+					   md.size, len, h.msg_size));
+	rc = vu_recv(&c->sock, buf, md.size, NULL);
+	if (rc)
+		return vu_client_break(c,
+				       vfm_handle_fail(&c->h, -EPIPE, "MIG_DATA_READ cut short"));
+	return md.size;
+}
+
+static ssize_t vu_write(struct vfm_session *base, const void *buf, size_t len)
+{
+	struct vu_session *s = (struct vu_session *)base;
+	const uint8_t *p = buf;
+	size_t done = 0;
+	int rc = session_check(s, false);
+
+	if (rc)
+		return rc;
+	while (done < len) {
+		struct vfm_vu_mig_data md;
+		struct iovec iov[2];
+		uint8_t sink[16];
+
+		md.size = (uint32_t)VFM_MIN(len - done, (size_t)s->c->info.max_write);
+		md.argsz = sizeof(md);
+		iov[0] = (struct iovec){&md, sizeof(md)};
+		iov[1] = (struct iovec){(void *)(p + done), md.size};
+		rc = vu_call(s->c, VFM_VU_MIG_DATA_WRITE, iov, 2, sink, 0, sizeof(sink), NULL);
+		if (rc)
+			return done ? (ssize_t)done : rc;
+		done += md.size;
+	}
+	return (ssize_t)done;
+}
+
+static int vu_precopy_info(struct vfm_session *base, uint64_t *initial, uint64_t *dirty)
+{
+	struct vu_session *s = (struct vu_session *)base;
+	struct vfm_vu_precopy_info pi;
+	int rc = session_check(s, true);
+
+	if (rc)
+		return rc;
+	if (!s->c->info.precopy_info)
+		return vfm_handle_fail(&s->c->h, -ENOTSUP, "the server offers no pre-copy info");
+	rc = vu_feature(s->c, F_GET | VFM_VU_FEATURE_PRECOPY_INFO, FHDR + sizeof(pi), NULL, 0, &pi,
+			sizeof(pi), sizeof(pi), NULL);
+	if (!rc) {
+		*initial = pi.initial_bytes;
+		*dirty = pi.dirty_bytes;
+	}
+	return rc;
+}
+
+static void vu_session_close(struct vfm_session *base)
+{
+	struct vu_session *s = (struct vu_session *)base;
+
+	struct vu_client *c = s->c;
+
+	if (c && c->cur == s) {
+		c->cur = NULL;
+		if (c->closing)
+			free(c);
+	}
+	free(s);
+}
+
+/* ---- DMA logging ---- */
+
+static int vu_log_start(struct vfm_handle *h,
+			const struct vfm_device_feature_dma_logging_range *ranges, uint32_t n,
+			uint64_t *page_size)
+{
+	struct vfm_vu_dma_logging_control ctl = {.page_size = *page_size, .num_ranges = n};
+	const size_t rlen = (size_t)n * sizeof(*ranges);
+	const size_t need = sizeof(ctl) + rlen;
+	uint8_t *p;
+	int rc;
+
+	if (n > VFM_DMA_LOGGING_MAX_RANGES)
+		return -E2BIG;
+	p = malloc(need);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, &ctl, sizeof(ctl));
+	if (rlen)
+		memcpy(p + sizeof(ctl), ranges, rlen);
+	rc = vu_feature(vu_client_of(h), F_SET | VFM_DEVICE_FEATURE_DMA_LOGGING_START,
+			(uint32_t)(FHDR + need), p, need, p, sizeof(ctl), need, NULL);
+	if (!rc) {
+		memcpy(&ctl, p, sizeof(ctl));
+		*page_size = ctl.page_size;
+	}
+	free(p);
+	return rc;
+}
+
+/* The raw DMA_LOGGING_START in the device API's layout (24-byte control, inline ranges). */
+static int raw_log_start(struct vfm_handle *h, void *buf, size_t buf_len)
+{
+	struct vfm_device_feature_dma_logging_control dc;
+	const size_t hdr = sizeof(struct vfm_device_feature);
+	int rc;
+
+	if (buf_len < hdr + sizeof(dc))
+		return -EINVAL;
+	memcpy(&dc, (uint8_t *)buf + hdr, sizeof(dc));
+	if (dc.num_ranges > VFM_DMA_LOGGING_MAX_RANGES)
+		return -E2BIG;
+	if (buf_len < hdr + sizeof(dc) + (size_t)dc.num_ranges * 16)
+		return -EINVAL;
+	rc = vu_log_start(h, (const void *)((uint8_t *)buf + hdr + sizeof(dc)), dc.num_ranges,
+			  &dc.page_size);
+	if (!rc)
+		memcpy((uint8_t *)buf + hdr, &dc, sizeof(dc));
+	return rc;
+}
+
+/* ---- raw feature ---- */
+
+static int vu_raw_feature(struct vfm_handle *h, void *buf, size_t buf_len,
+			  struct vfm_session **opened)
+{
+	struct vu_client *c = vu_client_of(h);
+	struct vfm_device_feature f;
+	uint32_t before = VFM_STATE_NR, index;
+	size_t send_len, reply_len = 0;
+	bool set_state;
+	int rc;
+
+	*opened = NULL;
+	if (buf_len < sizeof(f) || buf_len > c->info.max_write)
+		return -EINVAL;
+	memcpy(&f, buf, sizeof(f));
+	index = f.flags & VFM_DEVICE_FEATURE_MASK;
+	set_state = index == VFM_DEVICE_FEATURE_MIG_DEVICE_STATE && (f.flags & F_SET) &&
+		    !(f.flags & (F_PROBE | F_GET));
+	if (index == VFM_DEVICE_FEATURE_DMA_LOGGING_START && f.flags == (F_SET | index))
+		return raw_log_start(h, buf, buf_len);
+	if (set_state && vu_get_state(h, &before))
+		return -EIO;
+	send_len = VFM_MIN(buf_len, (size_t)VFM_MAX(f.argsz, (uint32_t)sizeof(f)));
+	rc = vu_feature(c, f.flags, f.argsz, (uint8_t *)buf + sizeof(f), send_len - sizeof(f),
+			(uint8_t *)buf + sizeof(f), 0, buf_len - sizeof(f), &reply_len);
+	if (!set_state)
+		return rc;
+	if (rc) {
+		settle_session(c, before);
+		return rc;
+	}
+	if (buf_len >= sizeof(f) + sizeof(struct vfm_device_feature_mig_state)) {
+		struct vfm_device_feature_mig_state ms;
+
+		memcpy(&ms, (uint8_t *)buf + sizeof(f), sizeof(ms));
+		ms.data_fd = -1;
+		memcpy((uint8_t *)buf + sizeof(f), &ms, sizeof(ms));
+		if (group_of(ms.device_state) != group_of(before) || group_of(before) == G_NONE) {
+			end_session(c);
+			if (group_of(ms.device_state) != G_NONE)
+				return new_session(c, group_of(ms.device_state) == G_SAVE, opened);
+		}
+	}
+	return 0;
+}
+
+static int vu_log_stop(struct vfm_handle *h)
+{
+	uint8_t sink[16];
+
+	return vu_feature(vu_client_of(h), F_SET | VFM_DEVICE_FEATURE_DMA_LOGGING_STOP, FHDR, NULL,
+			  0, sink, 0, sizeof(sink), NULL);
+}
+
+/* One report of at most the server's reply limit; bitmap words for [iova, iova+len). */
+static int report_chunk(struct vu_client *c, uint64_t iova, uint64_t len, uint64_t page_size,
+			uint64_t *bitmap, size_t words)
+{
+	struct vfm_vu_dma_logging_report req = {iova, len, page_size};
+	size_t reply_len;
+	uint8_t *out = malloc(sizeof(req) + words * 8);
+	int rc;
+
+	if (!out)
+		return -ENOMEM;
+	rc = vu_feature(c, F_GET | VFM_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+			(uint32_t)(FHDR + sizeof(req) + words * 8), &req, sizeof(req), out,
+			sizeof(req) + words * 8, sizeof(req) + words * 8, &reply_len);
+	if (!rc)
+		memcpy(bitmap, out + sizeof(req), words * 8);
+	free(out);
+	return rc;
+}
+
+static int vu_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length, uint64_t page_size,
+			 uint64_t *bitmap)
+{
+	struct vu_client *c = vu_client_of(h);
+	uint64_t max_words = (c->info.max_read - FHDR - 64) / 8;
+	uint64_t pages, done = 0;
+
+	if (!page_size || (page_size & (page_size - 1)) || iova + length < iova)
+		return -EINVAL;
+	pages = length / page_size + (length % page_size ? 1 : 0);
+	while (done < pages) {
+		uint64_t n = VFM_MIN(pages - done, max_words * 64);
+		uint64_t off = done * page_size;
+		uint64_t len = VFM_MIN(n * page_size, length - off);
+		int rc = report_chunk(c, iova + off, len, page_size, bitmap + done / 64,
+				      (size_t)((n + 63) / 64));
+
+		if (rc)
+			return rc;
+		done += n;
+	}
+	return 0;
+}
+
+static int vu_checksum(struct vfm_handle *h, uint64_t *sum)
+{
+	struct vu_client *c = vu_client_of(h);
+
+	if (!c->info.testdev)
+		return vfm_handle_fail(h, -ENOTSUP, "not the sample device: no checksum register");
+	return vfm_vu_region_read(h, VFM_VU_PCI_BAR0, VFM_VU_REG_CHECKSUM, sum, sizeof(*sum));
+}
+
+static void vu_close(struct vfm_handle *h)
+{
+	struct vu_client *c = vu_client_of(h);
+
+	close(c->sock.fd);
+	c->broken = true;
+	if (c->cur) {
+		/* The session still points at us: its close frees the client. */
+		c->cur->live = false;
+		c->closing = true;
+		return;
+	}
+	free(c);
+}
+
+const struct vfm_handle_ops vu_handle_ops = {
+	.kind = "vfio-user",
+	.get_flags = vu_get_flags,
+	.set_state = vu_set_state,
+	.get_state = vu_get_state,
+	.data_size = vu_data_size,
+	.reset = vu_reset,
+	.feature = vu_raw_feature,
+	.read = vu_read,
+	.write = vu_write,
+	.precopy_info = vu_precopy_info,
+	.session_close = vu_session_close,
+	.log_start = vu_log_start,
+	.log_stop = vu_log_stop,
+	.log_report = vu_log_report,
+	.checksum = vu_checksum,
+	.close = vu_close,
+};

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: BSD-3-Clause
+/*
+ * vfio-user server, client memory: DMA_MAP (file-backed regions are mmap()ed; the others
+ * are reached with DMA_READ/DMA_WRITE messages to the client), DMA_UNMAP, and the
+ * accessors device code uses.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server.h"
+#include "util.h"
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+static int find_overlap(const struct vu_conn *c, uint64_t addr, uint64_t size)
+{
+	for (size_t i = 0; i < c->nr_dma; i++) {
+		if (ranges_overlap(addr, size, c->dma[i].addr, c->dma[i].size))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* The mapping holding all of [addr, addr + len), or NULL. */
+static struct vu_dma *find_dma(struct vu_conn *c, uint64_t addr, uint64_t len)
+{
+	for (size_t i = 0; i < c->nr_dma; i++) {
+		struct vu_dma *d = &c->dma[i];
+
+		if (addr >= d->addr && len <= d->size && addr - d->addr <= d->size - len)
+			return d;
+	}
+	return NULL;
+}
+
+bool vu_dma_covers(const struct vu_conn *c, const struct vfm_vu_dma_logging_control *ctl,
+		   const uint8_t *ranges)
+{
+	for (uint32_t i = 0; i < ctl->num_ranges; i++) {
+		struct vfm_device_feature_dma_logging_range r;
+
+		memcpy(&r, ranges + i * sizeof(r), sizeof(r));
+		if (!r.length || r.iova + r.length < r.iova ||
+		    !find_dma((struct vu_conn *)c, r.iova, r.length))
+			return false;
+	}
+	return c->nr_dma > 0;
+}
+
+static int map_file(struct vfm_vu_server *srv, const struct vfm_vu_dma_map *m, int fd, void **out)
+{
+	int prot = ((m->flags & VFM_VU_DMA_F_READ) ? PROT_READ : 0) |
+		   ((m->flags & VFM_VU_DMA_F_WRITE) ? PROT_WRITE : 0);
+	long pg = sysconf(_SC_PAGESIZE);
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return vu_fail(srv, -EINVAL, "DMA_MAP: the descriptor is not a regular file");
+	if (m->offset % (uint64_t)pg || m->offset > (uint64_t)st.st_size ||
+	    m->size > (uint64_t)st.st_size - m->offset || m->size > SIZE_MAX)
+		return vu_fail(
+			srv, -EINVAL,
+			"DMA_MAP: [%llu, +%llu) not page-aligned or beyond the %lld-byte file",
+			(unsigned long long)m->offset, (unsigned long long)m->size,
+			(long long)st.st_size);
+	p = mmap(NULL, (size_t)m->size, prot ? prot : PROT_NONE, MAP_SHARED, fd, (off_t)m->offset);
+	if (p == MAP_FAILED)
+		return vu_fail(srv, -errno, "DMA_MAP: mmap: %s", strerror(errno));
+	*out = p;
+	return 0;
+}
+
+static int dma_add(struct vfm_vu_server *srv, const struct vu_dma *d)
+{
+	struct vu_conn *c = &srv->c;
+
+	if (c->nr_dma >= srv->max_dma_maps)
+		return vu_fail(srv, -ENOSPC, "DMA_MAP: %zu mappings, the limit", c->nr_dma);
+	if (c->nr_dma == c->cap_dma) {
+		size_t n = c->cap_dma ? c->cap_dma * 2 : 8;
+		struct vu_dma *p;
+
+		n = VFM_MIN(n, (size_t)srv->max_dma_maps);
+		p = realloc(c->dma, n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		c->dma = p;
+		c->cap_dma = n;
+	}
+	c->dma[c->nr_dma++] = *d;
+	return 0;
+}
+
+int vu_handle_dma_map(struct vfm_vu_server *srv, struct vu_req *rq)
+{
+	struct vfm_vu_dma_map m;
+	struct vu_dma d = {0};
+	int fd, rc;
+
+	memcpy(&m, rq->body, sizeof(m));
+	if (m.argsz < sizeof(m) || m.flags & ~(VFM_VU_DMA_F_READ | VFM_VU_DMA_F_WRITE) || !m.size ||
+	    m.addr + m.size < m.addr || rq->fds.n > 1)
+		return vu_fail(srv, -EINVAL, "DMA_MAP: argsz %u flags 0x%x [0x%llx, +%llu) %zu fds",
+			       m.argsz, m.flags, (unsigned long long)m.addr,
+			       (unsigned long long)m.size, rq->fds.n);
+	if (find_overlap(&srv->c, m.addr, m.size) >= 0)
+		return vu_fail(srv, -EEXIST, "DMA_MAP: [0x%llx, +%llu) overlaps a mapping",
+			       (unsigned long long)m.addr, (unsigned long long)m.size);
+	d.addr = m.addr;
+	d.size = m.size;
+	d.flags = m.flags;
+	fd = vu_fds_take(&rq->fds, 0);
+	if (fd >= 0) {
+		rc = map_file(srv, &m, fd, &d.map);
+		close(fd);
+		if (rc)
+			return rc;
+	}
+	rc = dma_add(srv, &d);
+	if (rc) {
+		if (d.map)
+			munmap(d.map, (size_t)d.size);
+		return rc;
+	}
+	return vu_reply(srv, rq, NULL, 0);
+}
+
+static void dma_drop(struct vu_conn *c, size_t i)
+{
+	if (c->dma[i].map)
+		munmap(c->dma[i].map, (size_t)c->dma[i].size);
+	c->dma[i] = c->dma[--c->nr_dma];
+}
+
+int vu_handle_dma_unmap(struct vfm_vu_server *srv, struct vu_req *rq)
+{
+	struct vfm_vu_dma_unmap u;
+	struct vu_conn *c = &srv->c;
+
+	memcpy(&u, rq->body, sizeof(u));
+	if (u.flags || u.argsz < sizeof(u))
+		return vu_fail(srv, -EINVAL, "DMA_UNMAP: flags 0x%x argsz %u", u.flags, u.argsz);
+	for (size_t i = 0; i < c->nr_dma; i++) {
+		if (c->dma[i].addr == u.addr && c->dma[i].size == u.size) {
+			dma_drop(c, i);
+			return vu_reply(srv, rq, &u, sizeof(u));
+		}
+	}
+	return vu_fail(srv, -ENOENT, "DMA_UNMAP: no mapping [0x%llx, +%llu)",
+		       (unsigned long long)u.addr, (unsigned long long)u.size);
+}
+
+void vu_dma_unmap_all(struct vu_conn *c)
+{
+	while (c->nr_dma)
+		dma_drop(c, c->nr_dma - 1);
+	c->cap_dma = 0;
+}
+
+/* ---- DMA over the socket ---- */
+
+/*
+ * Waits for the reply to our command id. A client command arriving meanwhile (a
+ * pipelining client) is answered EBUSY. 0 with *h filled, or an errno; VU_GONE-class
+ * failures are returned as -EPIPE.
+ */
+static int await_reply(struct vfm_vu_server *srv, uint16_t id, uint16_t cmd, struct vfm_vu_hdr *h)
+{
+	struct vu_sock *s = &srv->c.sock;
+	int rc;
+
+	for (;;) {
+		rc = vu_recv(s, h, sizeof(*h), NULL);
+		if (rc)
+			return rc == -ENODATA ? -EPIPE : rc;
+		rc = vfm_vu_hdr_check(h, vfm_vu_max_msg(srv->max_xfer), srv->err, sizeof(srv->err));
+		if (rc)
+			return -EPIPE;
+		if ((h->flags & VFM_VU_F_TYPE_MASK) == VFM_VU_F_TYPE_REPLY)
+			break;
+		rc = vu_discard(s, h->msg_size - sizeof(*h));
+		if (rc || vu_send_error(srv, h, -EBUSY))
+			return -EPIPE;
+	}
+	rc = vfm_vu_reply_check(h, id, cmd, 0, vfm_vu_max_msg(srv->max_xfer), srv->err,
+				sizeof(srv->err));
+	if (rc == -EPROTO)
+		return -EPIPE;
+	if (rc)
+		vu_discard(s, h->msg_size - sizeof(*h));
+	return rc;
+}
+
+static int send_dma_cmd(struct vfm_vu_server *srv, uint16_t cmd, uint64_t addr, const void *data,
+			uint32_t count, uint16_t *id)
+{
+	struct {
+		struct vfm_vu_hdr h;
+		struct vfm_vu_dma_access a;
+	} m;
+	struct iovec iov[2] = {{&m, sizeof(m)}, {(void *)data, data ? count : 0}};
+
+	*id = srv->c.next_id++;
+	vfm_vu_hdr_command(&m.h, *id, cmd, (uint32_t)(sizeof(m) + iov[1].iov_len), false);
+	m.a.addr = addr;
+	m.a.count = count;
+	return vu_send(&srv->c.sock, iov, data ? 2 : 1, NULL, 0) ? -EPIPE : 0;
+}
+
+static int sock_dma_read(struct vfm_vu_server *srv, uint64_t addr, uint8_t *buf, uint32_t n)
+{
+	struct vfm_vu_hdr h;
+	struct vfm_vu_dma_access a;
+	uint16_t id;
+	int rc = send_dma_cmd(srv, VFM_VU_DMA_READ, addr, NULL, n, &id);
+
+	if (!rc)
+		rc = await_reply(srv, id, VFM_VU_DMA_READ, &h);
+	if (rc)
+		return rc;
+	if (h.msg_size != sizeof(h) + sizeof(a) + n) {
+		vu_discard(&srv->c.sock, h.msg_size - sizeof(h));
+		return vu_fail(srv, -EIO, "DMA_READ reply of %u bytes for %u", h.msg_size, n);
+	}
+	rc = vu_recv(&srv->c.sock, &a, sizeof(a), NULL);
+	if (!rc)
+		rc = vu_recv(&srv->c.sock, buf, n, NULL);
+	if (rc)
+		return -EPIPE;
+	return a.addr == addr && a.count == n ? 0 : vu_fail(srv, -EIO, "DMA_READ reply mismatch");
+}
+
+static int sock_dma_write(struct vfm_vu_server *srv, uint64_t addr, const uint8_t *buf, uint32_t n)
+{
+	struct vfm_vu_hdr h;
+	struct vfm_vu_dma_write_reply r;
+	uint16_t id;
+	int rc = send_dma_cmd(srv, VFM_VU_DMA_WRITE, addr, buf, n, &id);
+
+	if (!rc)
+		rc = await_reply(srv, id, VFM_VU_DMA_WRITE, &h);
+	if (rc)
+		return rc;
+	if (h.msg_size < sizeof(h) + sizeof(r)) {
+		vu_discard(&srv->c.sock, h.msg_size - sizeof(h));
+		return vu_fail(srv, -EIO, "DMA_WRITE reply of %u bytes", h.msg_size);
+	}
+	rc = vu_recv(&srv->c.sock, &r, sizeof(r), NULL);
+	if (!rc)
+		rc = vu_discard(&srv->c.sock, h.msg_size - sizeof(h) - sizeof(r));
+	if (rc)
+		return -EPIPE;
+	return r.addr == addr && r.count == n ? 0 : vu_fail(srv, -EIO, "DMA_WRITE reply mismatch");
+}
+
+static int dma_access(struct vfm_vu_server *srv, uint64_t addr, void *buf, size_t len, bool write)
+{
+	uint32_t need = write ? VFM_VU_DMA_F_WRITE : VFM_VU_DMA_F_READ;
+	uint32_t chunk;
+	struct vu_dma *d;
+
+	if (!srv->c.active || !srv->c.negotiated || srv->c.broken)
+		return -ENOTCONN;
+	if (len == 0)
+		return 0;
+	d = find_dma(&srv->c, addr, len);
+	if (!d)
+		return -ENOENT;
+	if (!(d->flags & need))
+		return -EACCES;
+	if (d->map) {
+		uint8_t *p = (uint8_t *)d->map + (addr - d->addr);
+
+		if (write)
+			memcpy(p, buf, len);
+		else
+			memcpy(buf, p, len);
+		return 0;
+	}
+	chunk = VFM_MIN(srv->c.peer.max_data_xfer_size, srv->max_xfer);
+	for (size_t done = 0; done < len;) {
+		uint32_t n = (uint32_t)VFM_MIN((size_t)chunk, len - done);
+		int rc = write ? sock_dma_write(srv, addr + done, (uint8_t *)buf + done, n)
+			       : sock_dma_read(srv, addr + done, (uint8_t *)buf + done, n);
+
+		if (rc == -EPIPE || rc == -ECANCELED)
+			srv->c.broken = true;
+		if (rc)
+			return rc;
+		done += n;
+	}
+	return 0;
+}
+
+int vfm_vu_server_dma_read(struct vfm_vu_server *srv, uint64_t addr, void *buf, size_t len)
+{
+	return dma_access(srv, addr, buf, len, false);
+}
+
+int vfm_vu_server_dma_write(struct vfm_vu_server *srv, uint64_t addr, const void *buf, size_t len)
+{
+	return dma_access(srv, addr, (void *)buf, len, true);
+}
