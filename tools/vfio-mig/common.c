@@ -138,10 +138,9 @@ void progress_cb(void *opaque, const struct vfm_progress *p)
 		return;
 	}
 	/* Not a terminal: a line per phase and per quarter of the bytes. */
-	if (p->phase == ps->last_phase && (quarter == ps->last_quarter || quarter < 1))
+	if (p->phase == VFM_PHASE_SETUP ||
+	    (p->phase == ps->last_phase && (quarter == ps->last_quarter || quarter < 1)))
 		return;
-	if (p->phase != ps->last_phase)
-		quarter = 0;
 	ps->last_phase = p->phase;
 	ps->last_quarter = quarter;
 	fprintf(stderr, "%s: %s of %s, %.2f GB/s", vfm_phase_name(p->phase), done, total,

@@ -2,18 +2,25 @@
 /* vfio-mig demo: migrate a sample device to a second one and show the result. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "vfio-mig.h"
 
 static void demo_usage(FILE *f)
 {
-	fprintf(f, "usage: %s demo [--size N] [--seed N]\n\n"
-		   "Creates a sample device of N bytes (default 256M) filled from the seed and a\n"
-		   "second, empty one, migrates the first into the second with progress, and\n"
-		   "prints the state size, time, throughput and both checksums.\n",
+	fprintf(f, "usage: %s demo [--size N] [--seed N] [--local]\n\n"
+		   "Starts two vfio-user server processes, each serving a sample device of N bytes\n"
+		   "(default 256M; the first filled from the seed, the second from another one),\n"
+		   "live-migrates the first into the second with progress, and prints the state\n"
+		   "size, time, throughput and both checksums. --local uses in-process devices.\n",
 		prog);
 }
 
@@ -39,6 +46,7 @@ static int demo_run(const char *from, const char *to, uint64_t size)
 	opts.progress = progress_cb;
 	opts.progress_opaque = &ps;
 	opts.cancel = &interrupted;
+	opts.precopy = true;
 	if (vfm_migrate(&src, &dst, 1, &opts, &st, err, sizeof(err))) {
 		progress_end(&ps);
 		fail("demo: %s", err);
@@ -63,19 +71,85 @@ out:
 	return rc;
 }
 
+#ifdef VFM_HAVE_VFIO_USER
+/* Starts "vfio-mig serve" on path; waits until the socket is there. */
+static pid_t start_server(const char *path, uint64_t size, uint64_t seed)
+{
+	struct timespec nap = { .tv_sec = 0, .tv_nsec = 20000000 };
+	char spec[128];
+	struct stat st;
+	pid_t pid;
+
+	snprintf(spec, sizeof(spec), "testdev,size=%llu,seed=%llu", (unsigned long long)size,
+		 (unsigned long long)seed);
+	pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "vfio-mig", "serve", "--socket", path, "--device", spec,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; pid > 0 && i < 1500; i++) {
+		if (stat(path, &st) == 0)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		nanosleep(&nap, NULL);
+	}
+	return -1;
+}
+
+static void stop_server(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+static int demo_servers(uint64_t size, uint64_t seed)
+{
+	char dir[] = "/tmp/vfio-mig-demo.XXXXXX", a[64], b[64], from[80], to[80];
+	pid_t pa, pb = -1;
+	int rc = EXIT_FAIL;
+
+	if (!mkdtemp(dir))
+		return fail("demo: cannot create a temporary directory: %s", strerror(errno));
+	snprintf(a, sizeof(a), "%s/a.sock", dir);
+	snprintf(b, sizeof(b), "%s/b.sock", dir);
+	printf("starting two vfio-user servers (vfio-mig serve), %llu bytes of state each\n",
+	       (unsigned long long)size);
+	pa = start_server(a, size, seed);
+	if (pa > 0)
+		pb = start_server(b, size, seed + 1);
+	if (pa > 0 && pb > 0) {
+		snprintf(from, sizeof(from), "unix:%s", a);
+		snprintf(to, sizeof(to), "unix:%s", b);
+		rc = demo_run(from, to, size);
+	} else {
+		fail("demo: a server did not start");
+	}
+	stop_server(pa);
+	stop_server(pb);
+	rmdir(dir);
+	return rc;
+}
+#endif
+
 int demo_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "local", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	uint64_t size = 256ull << 20, seed = 1;
 	char from[128], to[128];
+	bool local = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:S:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:S:lh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (vfm_parse_size(optarg, &size))
@@ -84,6 +158,9 @@ int demo_main(int argc, char **argv)
 		case 'S':
 			if (vfm_parse_size(optarg, &seed))
 				return usage_error("demo: bad seed '%s'", optarg);
+			break;
+		case 'l':
+			local = true;
 			break;
 		case 'h':
 			demo_usage(stdout);
@@ -96,6 +173,10 @@ int demo_main(int argc, char **argv)
 	if (optind != argc)
 		return usage_error("demo: unexpected argument '%s'", argv[optind]);
 	install_signals();
+#ifdef VFM_HAVE_VFIO_USER
+	if (!local)
+		return demo_servers(size, seed);
+#endif
 	snprintf(from, sizeof(from), "local:testdev,size=%llu,seed=%llu", (unsigned long long)size,
 		 (unsigned long long)seed);
 	snprintf(to, sizeof(to), "local:testdev,size=%llu,seed=%llu", (unsigned long long)size,
