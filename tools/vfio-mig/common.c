@@ -126,7 +126,7 @@ void progress_cb(void *opaque, const struct vfm_progress *p)
 {
 	struct progress_state *ps = opaque;
 	char done[32], total[32];
-	double pct = p->total ? 100.0 * (double)p->bytes / (double)p->total : 0;
+	double pct = p->total > p->bytes ? 100.0 * (double)p->bytes / (double)p->total : 100;
 	int quarter = (int)(pct / 25);
 
 	if (ps->quiet || p->phase == VFM_PHASE_DONE)
@@ -134,7 +134,7 @@ void progress_cb(void *opaque, const struct vfm_progress *p)
 	vfm_format_size(p->bytes, done, sizeof(done));
 	vfm_format_size(p->total > p->bytes ? p->total : p->bytes, total, sizeof(total));
 	if (ps->tty) {
-		progress_tty(ps, p, pct > 100 ? 100 : pct, done, total);
+		progress_tty(ps, p, pct, done, total);
 		return;
 	}
 	/* Not a terminal: a line per phase and per quarter of the bytes. */
