@@ -127,7 +127,7 @@ void progress_cb(void *opaque, const struct vfm_progress *p)
 	struct progress_state *ps = opaque;
 	char done[32], total[32];
 	double pct = p->total > p->bytes ? 100.0 * (double)p->bytes / (double)p->total : 100;
-	int quarter = (int)(pct / 25);
+	int quarter = pct >= 99.5 ? 4 : (int)(pct / 25);
 
 	if (ps->quiet || p->phase == VFM_PHASE_DONE)
 		return;
@@ -139,7 +139,7 @@ void progress_cb(void *opaque, const struct vfm_progress *p)
 	}
 	/* Not a terminal: a line per phase and per quarter of the bytes. */
 	if (p->phase == VFM_PHASE_SETUP ||
-	    (p->phase == ps->last_phase && (quarter == ps->last_quarter || quarter < 1)))
+	    (p->phase == ps->last_phase && (quarter <= ps->last_quarter || quarter < 1)))
 		return;
 	ps->last_phase = p->phase;
 	ps->last_quarter = quarter;
