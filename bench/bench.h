@@ -17,6 +17,7 @@ struct bench_case {
 	const char *name;
 	const char *what;
 	int (*run)(uint64_t size, struct bench_result *res);
+	const char *sizes; /* default state sizes, e.g. "64M,1G" */
 };
 
 /* Cases from other files (vfio-user, ...): count and index. */

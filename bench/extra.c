@@ -1,14 +1,340 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* Benchmark cases of the transports built into this tree. */
+/*
+ * Benchmark cases beyond the in-process path: vfio-user servers in their own processes,
+ * pre-copy with a workload, several devices, TCP.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "bench.h"
+#include "util.h"
+#include "vfio-mig/engine.h"
+#include "vfio-mig/handle.h"
+#include "vfio-mig/testdev.h"
+#ifdef VFM_HAVE_VFIO_USER
+#include "vfio-mig/vfio-user.h"
+#endif
+
+static int open_local(uint64_t size, uint64_t seed, const char *extra, struct vfm_handle **h)
+{
+	char spec[160], err[VFM_ERR_LEN];
+
+	snprintf(spec, sizeof(spec), "local:testdev,size=%llu,seed=%llu%s", (unsigned long long)size,
+		 (unsigned long long)seed, extra);
+	if (vfm_handle_open(spec, NULL, h, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	return 0;
+}
+
+static int live(uint64_t size, const char *rate, struct bench_result *res)
+{
+	struct vfm_mig_opts opts = { .precopy = true, .downtime_limit_ms = 300 };
+	struct vfm_handle *a, *b;
+	struct vfm_mig_stats st;
+	char err[VFM_ERR_LEN], extra[64];
+	struct timespec settle = { .tv_sec = 0, .tv_nsec = 200000000 };
+
+	snprintf(extra, sizeof(extra), ",dirty-rate=%s", rate);
+	if (open_local(size, 1, extra, &a) || open_local(size, 2, "", &b))
+		return -1;
+	nanosleep(&settle, NULL); /* let the workload run before the migration starts */
+	if (vfm_migrate(&a, &b, 1, &opts, &st, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	res->seconds = st.total_s;
+	res->bytes = st.bytes;
+	res->downtime_s = st.downtime_s;
+	vfm_handle_close(a);
+	vfm_handle_close(b);
+	return 0;
+}
+
+static int live_0(uint64_t size, struct bench_result *res)
+{
+	return live(size, "0", res);
+}
+
+static int live_64(uint64_t size, struct bench_result *res)
+{
+	return live(size, "64M", res);
+}
+
+static int live_256(uint64_t size, struct bench_result *res)
+{
+	return live(size, "256M", res);
+}
+
+static int four_devices(uint64_t size, struct bench_result *res)
+{
+	struct vfm_mig_opts opts = { .precopy = false };
+	struct vfm_handle *a[4], *b[4];
+	struct vfm_mig_stats st;
+	char err[VFM_ERR_LEN];
+
+	for (int i = 0; i < 4; i++) {
+		if (open_local(size / 4, (uint64_t)i + 1, "", &a[i]) ||
+		    open_local(size / 4, 9, "", &b[i]))
+			return -1;
+	}
+	if (vfm_migrate(a, b, 4, &opts, &st, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	res->seconds = st.total_s;
+	res->bytes = st.bytes;
+	res->downtime_s = st.downtime_s;
+	for (int i = 0; i < 4; i++) {
+		vfm_handle_close(a[i]);
+		vfm_handle_close(b[i]);
+	}
+	return 0;
+}
+
+static int one_device(uint64_t size, struct bench_result *res)
+{
+	struct vfm_mig_opts opts = { .precopy = false };
+	struct vfm_handle *a, *b;
+	struct vfm_mig_stats st;
+	char err[VFM_ERR_LEN];
+
+	if (open_local(size, 1, "", &a) || open_local(size, 9, "", &b))
+		return -1;
+	if (vfm_migrate(&a, &b, 1, &opts, &st, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	res->seconds = st.total_s;
+	res->bytes = st.bytes;
+	res->downtime_s = st.downtime_s;
+	vfm_handle_close(a);
+	vfm_handle_close(b);
+	return 0;
+}
+
+/* ---- TCP over loopback: a receiver thread, the sender on this one --------------------- */
+
+struct receiver {
+	struct vfm_handle *h;
+	int lfd;
+	int rc;
+	char err[VFM_ERR_LEN];
+};
+
+static void *receive_main(void *arg)
+{
+	struct receiver *rv = arg;
+	struct vfm_mig_stats st;
+	struct vfm_chan ch;
+
+	rv->rc = vfm_chan_accept(rv->lfd, &ch, 30000, rv->err, sizeof(rv->err));
+	if (!rv->rc)
+		rv->rc = vfm_receive(&rv->h, 1, &ch, NULL, &st, rv->err, sizeof(rv->err));
+	vfm_chan_close(&ch);
+	return NULL;
+}
+
+static int tcp_case(uint64_t size, struct bench_result *res)
+{
+	struct vfm_mig_opts opts = { .precopy = false };
+	struct receiver rv = { 0 };
+	struct vfm_chan ch, dummy;
+	struct vfm_handle *a;
+	struct vfm_mig_stats st;
+	char err[VFM_ERR_LEN], uri[64];
+	pthread_t t;
+
+	snprintf(uri, sizeof(uri), "tcp:127.0.0.1:%d", 20000 + (int)(getpid() % 20000));
+	if (open_local(size, 1, "", &a) || open_local(size, 2, "", &rv.h) ||
+	    vfm_chan_listen(uri, &rv.lfd, &dummy, err, sizeof(err)))
+		return -1;
+	pthread_create(&t, NULL, receive_main, &rv);
+	if (vfm_chan_open_out(uri, &ch, err, sizeof(err)) ||
+	    vfm_send(&a, 1, &ch, &opts, &st, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	pthread_join(t, NULL);
+	if (rv.rc)
+		return fprintf(stderr, "%s\n", rv.err), -1;
+	res->seconds = st.total_s;
+	res->bytes = st.bytes;
+	res->downtime_s = st.downtime_s;
+	vfm_chan_close(&ch);
+	close(rv.lfd);
+	vfm_handle_close(a);
+	vfm_handle_close(rv.h);
+	return 0;
+}
+
+/* ---- vfio-user: servers in their own processes --------------------------------------- */
+
+#ifdef VFM_HAVE_VFIO_USER
+static volatile sig_atomic_t server_stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	server_stop = 1;
+}
+
+static pid_t serve(const char *path, uint64_t size, uint64_t seed)
+{
+	struct timespec nap = { .tv_sec = 0, .tv_nsec = 10000000 };
+	struct stat st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct vfm_testdev_config cfg;
+		struct vfm_vu_server_opts o = { 0 };
+		struct vfm_testdev *td;
+		struct vfm_vu_server *srv;
+		char err[VFM_ERR_LEN];
+
+		signal(SIGTERM, on_term);
+		vfm_testdev_config_default(&cfg);
+		cfg.size = size;
+		cfg.seed = seed;
+		if (vfm_testdev_create(&cfg, path, NULL, &td, err, sizeof(err)))
+			_exit(1);
+		o.testdev = td;
+		if (vfm_vu_server_create(vfm_testdev_device(td), &o, &srv, err, sizeof(err)) ||
+		    vfm_vu_server_listen(srv, path))
+			_exit(1);
+		vfm_vu_server_run(srv, &server_stop);
+		vfm_vu_server_destroy(srv);
+		vfm_testdev_destroy(td);
+		_exit(0);
+	}
+	for (int i = 0; pid > 0 && i < 3000; i++) {
+		if (stat(path, &st) == 0)
+			return pid;
+		nanosleep(&nap, NULL);
+	}
+	return -1;
+}
+
+static void unserve(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+static int vu_open(const char *path, struct vfm_handle **h)
+{
+	char spec[128], err[VFM_ERR_LEN];
+
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	if (vfm_handle_open(spec, NULL, h, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	return 0;
+}
+
+static int vu_read_only(uint64_t size, struct bench_result *res)
+{
+	char path[64];
+	struct vfm_handle *h;
+	struct vfm_session *s;
+	uint8_t *buf = malloc(1u << 20);
+	pid_t pid;
+	double t0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/tmp/vfm-bench-%d.sock", (int)getpid());
+	pid = serve(path, size, 1);
+	if (pid < 0 || !buf || vu_open(path, &h))
+		return -1;
+	t0 = vfm_now();
+	if (vfm_handle_set_state(h, VFM_STATE_STOP_COPY, &s) || !s)
+		return -1;
+	while ((n = vfm_session_read(s, buf, 1u << 20)) > 0)
+		res->bytes += (uint64_t)n;
+	res->seconds = vfm_now() - t0;
+	vfm_session_close(s);
+	vfm_handle_set_state(h, VFM_STATE_RUNNING, NULL);
+	vfm_handle_close(h);
+	unserve(pid);
+	free(buf);
+	return n < 0 ? -1 : 0;
+}
+
+static int vu_migrate(uint64_t size, struct bench_result *res)
+{
+	struct vfm_mig_opts opts = { .precopy = false };
+	char a[64], b[64], err[VFM_ERR_LEN];
+	struct vfm_handle *ha, *hb;
+	struct vfm_mig_stats st;
+	pid_t pa, pb;
+
+	snprintf(a, sizeof(a), "/tmp/vfm-bench-%d-a.sock", (int)getpid());
+	snprintf(b, sizeof(b), "/tmp/vfm-bench-%d-b.sock", (int)getpid());
+	pa = serve(a, size, 1);
+	pb = serve(b, size, 2);
+	if (pa < 0 || pb < 0 || vu_open(a, &ha) || vu_open(b, &hb))
+		return -1;
+	if (vfm_migrate(&ha, &hb, 1, &opts, &st, err, sizeof(err)))
+		return fprintf(stderr, "%s\n", err), -1;
+	res->seconds = st.total_s;
+	res->bytes = st.bytes;
+	res->downtime_s = st.downtime_s;
+	vfm_handle_close(ha);
+	vfm_handle_close(hb);
+	unserve(pa);
+	unserve(pb);
+	return 0;
+}
+
+/* State changes per second: RUNNING -> STOP -> RUNNING round trips (two SETs each). */
+static int vu_latency(uint64_t size, struct bench_result *res)
+{
+	struct vfm_handle *h;
+	char path[64];
+	const int rounds = 2000;
+	pid_t pid;
+	double t0;
+
+	(void)size;
+	snprintf(path, sizeof(path), "/tmp/vfm-bench-%d.sock", (int)getpid());
+	pid = serve(path, 4096, 1);
+	if (pid < 0 || vu_open(path, &h))
+		return -1;
+	t0 = vfm_now();
+	for (int i = 0; i < rounds; i++) {
+		if (vfm_handle_set_state(h, VFM_STATE_STOP, NULL) ||
+		    vfm_handle_set_state(h, VFM_STATE_RUNNING, NULL))
+			return -1;
+	}
+	res->seconds = vfm_now() - t0;
+	res->downtime_s = res->seconds / (2.0 * rounds); /* per state change */
+	res->bytes = 0;
+	vfm_handle_close(h);
+	unserve(pid);
+	return 0;
+}
+#endif
+
+static const struct bench_case cases[] = {
+#ifdef VFM_HAVE_VFIO_USER
+	{ "vu-read", "vfio-user: STOP_COPY read only", vu_read_only, "64M,512M" },
+	{ "vu-migrate", "vfio-user: server -> client -> server", vu_migrate, "64M,512M" },
+	{ "vu-latency", "vfio-user: one SET round trip (downtime column = ms per SET)", vu_latency,
+	  "4K" },
+#endif
+	{ "live-0", "live, pre-copy, dirty 0 B/s, limit 300 ms", live_0, "1G" },
+	{ "live-64", "live, pre-copy, dirty 64 MiB/s, limit 300 ms", live_64, "1G" },
+	{ "live-256", "live, pre-copy, dirty 256 MiB/s, limit 300 ms", live_256, "1G" },
+	{ "one", "1 device, stop-copy", one_device, "1G" },
+	{ "four", "4 devices of 1/4 the size each, in parallel", four_devices, "1G" },
+	{ "tcp", "send -> TCP loopback -> receive", tcp_case, "1G" },
+};
 
 size_t bench_extra_count(void)
 {
-	return 0;
+	return VFM_ARRAY_SIZE(cases);
 }
 
 const struct bench_case *bench_extra(size_t i)
 {
-	(void)i;
-	return NULL;
+	return i < VFM_ARRAY_SIZE(cases) ? &cases[i] : NULL;
 }
