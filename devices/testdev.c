@@ -21,7 +21,7 @@
 #include "vfio-mig/testdev.h"
 
 #define ARC_LOG_LEN 256
-#define WORKLOAD_PIECE 4096u
+#define WORKLOAD_PIECE VFM_TESTDEV_CHUNK /* whole chunks: no dirty amplification */
 #define WORKLOAD_TICK_NS 5000000L
 
 struct save_cursor {
@@ -436,8 +436,9 @@ static int load_record(struct vfm_testdev *td)
 	if (ld->end_ok)
 		return load_fail(td, "data after the END record");
 	if (!ld->header_ok) {
-		if (type != VFM_TESTDEV_REC_HEADER)
-			return load_fail(td, "expected a HEADER record, got type 0x%08x", type);
+		if (type != VFM_TESTDEV_REC_HEADER || len != 0)
+			return load_fail(td, "expected a HEADER record, got type 0x%08x length %u",
+					 type, len);
 		if (arg != td->cfg.size)
 			return load_fail(td, "source state is %llu bytes, this device holds %llu",
 					 (unsigned long long)arg,
@@ -463,6 +464,8 @@ static int load_record(struct vfm_testdev *td)
 		ld->pay_left = len;
 		return 0;
 	case VFM_TESTDEV_REC_END:
+		if (len != 0)
+			return load_fail(td, "END record with a length of %u", len);
 		ld->end_ok = true;
 		ld->end_sum = arg;
 		return 0;
@@ -739,6 +742,40 @@ static int parse_offset(const char *v, int64_t *out)
 	return 0;
 }
 
+/* bug=NAME: the deliberate uAPI violations of device.h, for testing checkers. */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} bugs[] = {
+	{ "wrong-path", VFM_VIOLATE_WRONG_PATH },
+	{ "fd-on-non-opening-arc", VFM_VIOLATE_FD_ON_NON_OPENING_ARC },
+	{ "no-fd-on-opening-arc", VFM_VIOLATE_NO_FD_ON_OPENING_ARC },
+	{ "stream-not-ending", VFM_VIOLATE_STREAM_NOT_ENDING },
+	{ "session-survives-reset", VFM_VIOLATE_SESSION_SURVIVES_RESET },
+	{ "session-survives-arc", VFM_VIOLATE_SESSION_SURVIVES_ARC },
+	{ "enomsg-in-stop-copy", VFM_VIOLATE_ENOMSG_IN_STOP_COPY },
+	{ "precopy-grows", VFM_VIOLATE_PRECOPY_GROWS },
+	{ "accept-invalid-data", VFM_VIOLATE_ACCEPT_INVALID_DATA },
+	{ "reset-not-running", VFM_VIOLATE_RESET_NOT_RUNNING },
+	{ "refused-arc-accepted", VFM_VIOLATE_REFUSED_ARC_ACCEPTED },
+	{ "feature-precedence", VFM_VIOLATE_FEATURE_PRECEDENCE },
+};
+
+static int parse_bug(const char *v, uint32_t *violations)
+{
+	if (!strcmp(v, "none")) {
+		*violations = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < VFM_ARRAY_SIZE(bugs); i++) {
+		if (!strcmp(v, bugs[i].name)) {
+			*violations |= bugs[i].bit;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static int parse_option(struct vfm_testdev_config *cfg, const char *key, const char *v)
 {
 	if (!strcmp(key, "size"))
@@ -770,6 +807,8 @@ static int parse_option(struct vfm_testdev_config *cfg, const char *key, const c
 		return parse_offset(v, &cfg->fail_write_at);
 	if (!strcmp(key, "corrupt-at"))
 		return parse_offset(v, &cfg->corrupt_at);
+	if (!strcmp(key, "bug"))
+		return parse_bug(v, &cfg->violations);
 	return -ENOENT;
 }
 
@@ -869,6 +908,7 @@ int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 	dcfg.flags = VFM_MIGRATION_STOP_COPY | (cfg->p2p ? VFM_MIGRATION_P2P : 0) |
 		     (cfg->precopy ? VFM_MIGRATION_PRE_COPY : 0);
 	dcfg.precopy_end_enomsg = cfg->enomsg;
+	dcfg.violations = cfg->violations;
 	dcfg.log = td->log;
 	rc = vfm_device_create(&dcfg, &td_ops, td, &td->dev);
 	if (rc) {
@@ -939,6 +979,8 @@ int vfm_testdev_peek(struct vfm_testdev *td, uint64_t off, void *buf, size_t len
 {
 	if (off > td->cfg.size || len > td->cfg.size - off)
 		return -EINVAL;
+	if (!len)
+		return 0;
 	pthread_mutex_lock(&td->lock);
 	memcpy(buf, td->mem + off, len);
 	pthread_mutex_unlock(&td->lock);
@@ -957,8 +999,10 @@ size_t vfm_testdev_arc_log(struct vfm_testdev *td, char *buf, size_t len)
 		const char *a = td->arcs[(td->arc_head + i) % ARC_LOG_LEN];
 		int n = snprintf(buf + used, len - used, "%s\n", a);
 
-		if (n < 0 || (size_t)n >= len - used)
+		if (n < 0 || (size_t)n >= len - used) {
+			buf[used] = '\0'; /* no partial line */
 			break;
+		}
 		used += (size_t)n;
 	}
 	pthread_mutex_unlock(&td->lock);

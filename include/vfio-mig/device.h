@@ -51,11 +51,32 @@ struct vfm_device_ops {
 			  uint64_t *bitmap);
 };
 
+/*
+ * Deliberate uAPI violations, for testing conformance checkers (vfio-mig check) only: each
+ * bit makes the device break exactly one rule of the uAPI doc. Never set outside tests.
+ */
+enum vfm_violation {
+	VFM_VIOLATE_WRONG_PATH = 1u << 0,	      /* a multi-arc SET stops one arc short */
+	VFM_VIOLATE_FD_ON_NON_OPENING_ARC = 1u << 1,  /* saving-group moves open a new session */
+	VFM_VIOLATE_NO_FD_ON_OPENING_ARC = 1u << 2,   /* opening arcs open no session */
+	VFM_VIOLATE_STREAM_NOT_ENDING = 1u << 3,      /* STOP_COPY reads never return 0 */
+	VFM_VIOLATE_SESSION_SURVIVES_RESET = 1u << 4, /* reset leaves the session open */
+	VFM_VIOLATE_SESSION_SURVIVES_ARC = 1u << 5,   /* ending arcs leave the session open */
+	VFM_VIOLATE_ENOMSG_IN_STOP_COPY = 1u << 6,    /* STOP_COPY's end reads -ENOMSG */
+	VFM_VIOLATE_PRECOPY_GROWS = 1u << 7,	      /* initial_bytes grows while reading */
+	VFM_VIOLATE_ACCEPT_INVALID_DATA = 1u << 8,    /* load errors and RESUMING->STOP
+							 refusals are ignored */
+	VFM_VIOLATE_RESET_NOT_RUNNING = 1u << 9,      /* reset leaves the device in STOP */
+	VFM_VIOLATE_REFUSED_ARC_ACCEPTED = 1u << 10,  /* STOP_COPY->PRE_COPY(_P2P) is taken */
+	VFM_VIOLATE_FEATURE_PRECEDENCE = 1u << 11,    /* GET|SET without PROBE is accepted */
+};
+
 struct vfm_device_config {
 	const char *name;	  /* for traces and errors */
 	uint64_t flags;		  /* VFM_MIGRATION_*; STOP_COPY is required */
 	bool precopy_end_enomsg;  /* temporary end in PRE_COPY: true = -ENOMSG (the "should"
 				     of the uAPI), false = 0 (as mtty does) */
+	uint32_t violations;	  /* enum vfm_violation bits; 0 for a conforming device */
 	struct vfm_logger log;
 };
 
@@ -67,6 +88,8 @@ int vfm_device_create(const struct vfm_device_config *cfg, const struct vfm_devi
 void vfm_device_destroy(struct vfm_device *dev);
 
 uint64_t vfm_device_flags(const struct vfm_device *dev);
+/* The deliberate violations the device was created with (enum vfm_violation). */
+uint32_t vfm_device_violations(const struct vfm_device *dev);
 const char *vfm_device_name(const struct vfm_device *dev);
 
 /* SET MIG_DEVICE_STATE: runs the kernel's path. On success *opened is the id of the

@@ -9,6 +9,12 @@
  *   size=64M seed=7 dirty-rate=32M p2p=off pre-copy=off enomsg=off
  *   fail-arc=STOP_COPY>STOP   error-arc=RUNNING>RUNNING_P2P
  *   fail-read-at=K fail-write-at=K corrupt-at=K reject-load=on
+ *   bug=NAME   a deliberate uAPI violation, for testing conformance checkers (device.h,
+ *              enum vfm_violation): wrong-path, fd-on-non-opening-arc,
+ *              no-fd-on-opening-arc, stream-not-ending, session-survives-reset,
+ *              session-survives-arc, enomsg-in-stop-copy, precopy-grows,
+ *              accept-invalid-data, reset-not-running, refused-arc-accepted,
+ *              feature-precedence (repeatable; "bug=none" clears)
  *
  * Stream: 16-byte little-endian records {u32 type, u32 len, u64 arg}:
  *   HEADER (arg = state size), DATA (arg = offset, len payload bytes follow),
@@ -49,6 +55,7 @@ struct vfm_testdev_config {
 	int64_t fail_write_at; /* -1 = off */
 	int64_t corrupt_at;    /* -1 = off */
 	bool reject_load;
+	uint32_t violations; /* bug=: enum vfm_violation bits */
 };
 
 struct vfm_testdev;

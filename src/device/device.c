@@ -31,6 +31,7 @@ struct vfm_device {
 	vfm_session_id last_id;	   /* ids are never reused */
 	enum session_kind kind;
 	bool end_of_stream;	   /* STOP_COPY read returned 0: it stays 0 */
+	uint64_t session_read;	   /* bytes read from the open session */
 	char reason[160];	   /* why the last call failed, from the callback */
 };
 
@@ -80,6 +81,17 @@ uint64_t vfm_device_flags(const struct vfm_device *dev)
 	return dev->cfg.flags;
 }
 
+uint32_t vfm_device_violations(const struct vfm_device *dev)
+{
+	return dev->cfg.violations;
+}
+
+/* A deliberate violation the device was configured with (device.h, for checkers). */
+static bool violates(const struct vfm_device *dev, enum vfm_violation v)
+{
+	return (dev->cfg.violations & v) != 0;
+}
+
 const char *vfm_device_name(const struct vfm_device *dev)
 {
 	return dev->name;
@@ -93,6 +105,7 @@ static void end_session(struct vfm_device *dev)
 	dev->session = 0;
 	dev->kind = SESSION_NONE;
 	dev->end_of_stream = false;
+	dev->session_read = 0;
 }
 
 static void open_session(struct vfm_device *dev, uint32_t to)
@@ -100,6 +113,7 @@ static void open_session(struct vfm_device *dev, uint32_t to)
 	dev->session = ++dev->last_id;
 	dev->kind = to == VFM_STATE_RESUMING ? SESSION_RESUME : SESSION_SAVE;
 	dev->end_of_stream = false;
+	dev->session_read = 0;
 	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: session %llu opened (%s)", dev->name,
 		(unsigned long long)dev->session, dev->kind == SESSION_SAVE ? "save" : "resume");
 }
@@ -110,6 +124,10 @@ static int run_arc(struct vfm_device *dev, uint32_t from, uint32_t to)
 	bool to_error = false;
 	int rc = dev->ops->step(dev->opaque, from, to, &to_error);
 
+	if (rc && from == VFM_STATE_RESUMING && violates(dev, VFM_VIOLATE_ACCEPT_INVALID_DATA)) {
+		rc = 0;
+		to_error = false;
+	}
 	if (rc) {
 		vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: arc %s -> %s failed: %s%s", dev->name,
 			vfm_state_name(from), vfm_state_name(to), strerror(-rc),
@@ -122,17 +140,29 @@ static int run_arc(struct vfm_device *dev, uint32_t from, uint32_t to)
 	}
 	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: arc %s -> %s", dev->name, vfm_state_name(from),
 		vfm_state_name(to));
-	if (vfm_arc_ends_session(from, to))
+	if (vfm_arc_ends_session(from, to) && !violates(dev, VFM_VIOLATE_SESSION_SURVIVES_ARC))
 		end_session(dev);
-	if (vfm_arc_opens_session(from, to))
+	if (vfm_arc_opens_session(from, to) && !violates(dev, VFM_VIOLATE_NO_FD_ON_OPENING_ARC))
+		open_session(dev, to);
+	else if (vfm_state_is_saving(from) && vfm_state_is_saving(to) &&
+		 violates(dev, VFM_VIOLATE_FD_ON_NON_OPENING_ARC))
 		open_session(dev, to);
 	dev->state = to;
 	return 0;
 }
 
+/* The violation that executes an arc the kernel refuses (uAPI doc 3.6). */
+static bool take_refused_arc(const struct vfm_device *dev, uint32_t target)
+{
+	return violates(dev, VFM_VIOLATE_REFUSED_ARC_ACCEPTED) &&
+	       dev->state == VFM_STATE_STOP_COPY && vfm_state_is_precopy(target) &&
+	       vfm_state_supported(dev->cfg.flags, target);
+}
+
 int vfm_device_set_state(struct vfm_device *dev, uint32_t target, vfm_session_id *opened)
 {
 	vfm_session_id before;
+	unsigned arcs = 0;
 	int rc = 0;
 
 	if (opened)
@@ -145,15 +175,18 @@ int vfm_device_set_state(struct vfm_device *dev, uint32_t target, vfm_session_id
 		rc = -EINVAL;
 		goto out;
 	}
-	while (dev->state != target) {
+	if (take_refused_arc(dev, target))
+		rc = run_arc(dev, dev->state, target);
+	while (!rc && dev->state != target) {
 		uint32_t next;
 
 		rc = vfm_fsm_next(dev->cfg.flags, dev->state, target, &next);
 		if (rc)
 			break;
+		if (next == target && arcs && violates(dev, VFM_VIOLATE_WRONG_PATH))
+			break; /* one arc short */
 		rc = run_arc(dev, dev->state, next);
-		if (rc)
-			break;
+		arcs++;
 	}
 	/* fd-opening arcs are always last, so a new session means the request opened it. */
 	if (!rc && dev->session && dev->session != before && opened)
@@ -197,6 +230,16 @@ static int check_session(struct vfm_device *dev, vfm_session_id sid, enum sessio
 	return 0;
 }
 
+/* What a read at the end of the STOP_COPY stream returns: 0, unless a violation says not. */
+static ssize_t stop_copy_end(const struct vfm_device *dev, void *buf, size_t len)
+{
+	if (violates(dev, VFM_VIOLATE_STREAM_NOT_ENDING)) {
+		memset(buf, 0, len);
+		return (ssize_t)len;
+	}
+	return violates(dev, VFM_VIOLATE_ENOMSG_IN_STOP_COPY) ? -ENOMSG : 0;
+}
+
 ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, size_t len)
 {
 	ssize_t n;
@@ -209,17 +252,22 @@ ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, s
 		n = rc;
 		goto out;
 	}
-	if (len == 0 || (dev->end_of_stream && dev->state == VFM_STATE_STOP_COPY)) {
+	if (len == 0) {
 		n = 0;
 		goto out;
 	}
-	n = dev->ops->save(dev->opaque, buf, len);
+	n = dev->end_of_stream && dev->state == VFM_STATE_STOP_COPY
+		    ? 0 : dev->ops->save(dev->opaque, buf, len);
 	if (n > (ssize_t)len)
 		n = -EIO;
-	if (n == 0 && dev->state == VFM_STATE_STOP_COPY)
+	if (n == 0 && dev->state == VFM_STATE_STOP_COPY) {
 		dev->end_of_stream = true;
-	else if (n == 0 && dev->cfg.precopy_end_enomsg)
+		n = stop_copy_end(dev, buf, len);
+	} else if (n == 0 && dev->cfg.precopy_end_enomsg) {
 		n = -ENOMSG;
+	}
+	if (n > 0)
+		dev->session_read += (uint64_t)n;
 out:
 	pthread_mutex_unlock(&dev->lock);
 	return n;
@@ -239,6 +287,8 @@ ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void 
 		n = 0;
 	else
 		n = dev->ops->load(dev->opaque, buf, len);
+	if (!rc && n < 0 && violates(dev, VFM_VIOLATE_ACCEPT_INVALID_DATA))
+		n = (ssize_t)len;
 	if (n > (ssize_t)len)
 		n = -EIO;
 	pthread_mutex_unlock(&dev->lock);
@@ -257,6 +307,8 @@ int vfm_device_precopy_info(struct vfm_device *dev, vfm_session_id sid, uint64_t
 		rc = check_session(dev, sid, SESSION_SAVE);
 	if (!rc)
 		rc = dev->ops->precopy_info(dev->opaque, initial, dirty);
+	if (!rc && violates(dev, VFM_VIOLATE_PRECOPY_GROWS))
+		*initial += 2 * dev->session_read; /* grows by what was read */
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
 }
@@ -276,11 +328,14 @@ int vfm_device_reset(struct vfm_device *dev)
 	int rc = 0;
 
 	pthread_mutex_lock(&dev->lock);
-	end_session(dev);
+	if (!violates(dev, VFM_VIOLATE_SESSION_SURVIVES_RESET))
+		end_session(dev);
 	if (dev->ops->reset)
 		rc = dev->ops->reset(dev->opaque);
-	dev->state = VFM_STATE_RUNNING;
-	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: reset, now RUNNING", dev->name);
+	dev->state = violates(dev, VFM_VIOLATE_RESET_NOT_RUNNING) ? VFM_STATE_STOP
+								   : VFM_STATE_RUNNING;
+	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: reset, now %s", dev->name,
+		vfm_state_name(dev->state));
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
 }

@@ -244,7 +244,8 @@ int vfm_device_feature(struct vfm_device *dev, void *buf, size_t buf_len, size_t
 		return -EINVAL;
 	if (hdr.flags & ~(VFM_DEVICE_FEATURE_MASK | FEAT_GET | FEAT_SET | FEAT_PROBE))
 		return -EINVAL;
-	if (!(hdr.flags & FEAT_PROBE) && (hdr.flags & FEAT_SET) && (hdr.flags & FEAT_GET))
+	if (!(hdr.flags & FEAT_PROBE) && (hdr.flags & FEAT_SET) && (hdr.flags & FEAT_GET) &&
+	    !(vfm_device_violations(dev) & VFM_VIOLATE_FEATURE_PRECEDENCE))
 		return -EINVAL;
 	c.flags = hdr.flags;
 	c.argsz = hdr.argsz - HDR;

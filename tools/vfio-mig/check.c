@@ -114,6 +114,7 @@ static void print_json(struct out *o, struct vfm_handle *dev, struct vfm_handle 
 		       const struct vfm_check_summary *s)
 {
 	json_object *root = json_object_new_object(), *sum = json_object_new_object();
+	int fmt = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
 	uint64_t flags = 0;
 
 	json_object_object_add(root, "device", json_object_new_string(vfm_handle_name(dev)));
@@ -130,8 +131,7 @@ static void print_json(struct out *o, struct vfm_handle *dev, struct vfm_handle 
 	json_object_object_add(sum, "left_running", json_object_new_boolean(s->left_running));
 	json_object_object_add(root, "summary", sum);
 	json_object_object_add(root, "ok", json_object_new_boolean(s->fail == 0));
-	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-								    JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n", json_object_to_json_string_ext(root, fmt));
 	json_object_put(root);
 }
 
