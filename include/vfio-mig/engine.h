@@ -98,6 +98,7 @@ struct vfm_mig_opts {
 	bool allow_overrun;	  /* switch over even when the estimate exceeds the limit */
 	bool allow_no_p2p;	  /* several devices although one lacks P2P */
 	bool no_switchover_ack;	  /* do not wait for the destination's confirmation */
+	bool single_channel;	  /* vfm_send_uri: no side channels for several devices */
 	struct vfm_timeline *timeline; /* filled when set */
 	struct vfm_logger log;
 	vfm_progress_fn progress;
@@ -148,6 +149,20 @@ int vfm_send(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out,
 int vfm_receive(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 		const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		size_t errlen);
+
+/*
+ * The same over a channel URI (tcp:HOST:PORT, sock:PATH): connects, and with several
+ * devices opens one more connection per device, so that their stop-copy data moves in
+ * parallel, in order per device.
+ */
+int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
+		 const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+		 size_t errlen);
+/* The destination of vfm_send_uri: accepts the migration on a listening socket (waiting at
+ * most timeout_ms, < 0 forever), and its side channels when the stream announces them. */
+int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, int timeout_ms,
+		       const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+		       size_t errlen);
 
 /* Puts a source back to RUNNING after a failure: SET RUNNING, reset if that fails. */
 int vfm_recover_source(struct vfm_handle *h);

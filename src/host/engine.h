@@ -71,8 +71,8 @@ struct sink_ops {
 	int (*part_begin)(struct sink *s, size_t i);
 	int (*block)(struct sink *s, size_t i, const void *buf, size_t len);
 	int (*part_end)(struct sink *s, size_t i, bool init_data_sent);
-	/* Non-blocking: has the destination loaded the initial data? */
-	int (*acked)(struct sink *s, bool *yes);
+	/* Non-blocking: has the destination loaded device i's initial data? */
+	int (*acked)(struct sink *s, size_t i, bool *yes);
 	int (*end_begin)(struct sink *s, size_t i);
 	int (*end_end)(struct sink *s, size_t i);
 	/* The DMA memory of device i: announce it (the destination must have as much), and
@@ -92,16 +92,33 @@ struct sink {
 	/* stream sinks */
 	struct vfm_chan *ch;
 	bool control; /* the channel is a socket with a vfm_receive on the other end */
-	bool acked;
+	bool acked[VFM_MAX_DEVICES];
+	/* side channels: device i's stop-copy data goes on side[i] */
+	struct vfm_chan *side;
+	size_t nr_side;
+	bool in_stop_copy;
+	uint64_t main_bytes[VFM_MAX_DEVICES]; /* device bytes sent on the main channel */
 	/* direct sinks */
 	struct vfm_handle *const *dst;
 	struct vfm_session *in[VFM_MAX_DEVICES];
+	bool touched[VFM_MAX_DEVICES]; /* destinations this run changed */
 	uint8_t *dst_ram[VFM_MAX_DEVICES];
 	uint64_t dst_ram_iova[VFM_MAX_DEVICES], dst_ram_size[VFM_MAX_DEVICES];
 	size_t n;
 };
 
 void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control);
+/* Gives a stream sink one side channel per device for stop-copy (parallel). */
+void sink_stream_sides(struct sink *s, struct vfm_chan *side, size_t n);
+
+/* Side channels: at setup "VFMSIDE1" and be32 device; at stop-copy be64 bytes of that
+ * device sent on the main channel before, then DEV_DATA_STATE blocks and END_OF_STATE.
+ * Announced on the main channel, after their hellos, by a START section
+ * "vfio-mig-channels" whose instance id is their number. */
+#define SIDE_MAGIC "VFMSIDE1"
+#define SIDE_HELLO_LEN 12
+#define CHANNELS_IDSTR "vfio-mig-channels"
+#define CHANNELS_SID 0x2000u
 void sink_direct_init(struct sink *s, struct vfm_handle *const *dst);
 
 /* A device's DMA memory on the source side (src/host/ram.c). */
@@ -129,8 +146,9 @@ void ram_cleanup(struct vfm_handle *h, struct ram *ram);
 /* The source side of every run: setup, pre-copy, switch-over, stop-copy, completion. */
 int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct sink *sink);
 
-/* The destination side of a stream: load (and with `control`, answer on the socket). */
+/* The destination side of a stream: load (and with `control`, answer on the socket);
+ * side channels announced in the stream are accepted on listen_fd (-1: none allowed). */
 int load_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
-	     bool control);
+	     bool control, int listen_fd);
 
 #endif /* VFM_HOST_ENGINE_H */

@@ -7,15 +7,18 @@
  * pre-copy devices, reports READY and starts the devices only on the source's COMMIT.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "util.h"
 #include "vfio-mig/fsm.h"
 
 #define COMMIT_TIMEOUT_MS 60000
+#define SIDE_ACCEPT_TIMEOUT_MS 10000
 #define RAM_IDSTR "vfio-mig-ram"
 
 /* What a section of the stream carries, by the decoder's section index. */
@@ -29,15 +32,28 @@ struct dst_ram {
 	uint64_t iova, size;
 };
 
+struct loader;
+
+/* A side channel: one device's stop-copy data, written by its own thread. */
+struct side {
+	struct loader *l;
+	struct vfm_chan ch;
+	uint32_t dev;
+	uint64_t after; /* bytes of the device the main channel carries first */
+	pthread_t thread;
+	bool started;
+	int rc;
+};
+
 struct loader {
 	struct run *r;
 	struct vfm_handle *const *devs;
 	size_t n;
 	bool control;
-	bool acked;
 	uint64_t flags[VFM_MAX_DEVICES];
 	struct vfm_session *sess[VFM_MAX_DEVICES];
 	bool init_sent[VFM_MAX_DEVICES]; /* DEV_INIT_DATA_SENT seen */
+	bool touched[VFM_MAX_DEVICES];	 /* devices this run changed: reset them on failure */
 	bool complete[VFM_MAX_DEVICES];	 /* END section closed */
 	uint8_t *buf;
 	size_t buf_size;
@@ -45,6 +61,15 @@ struct loader {
 	struct section_map map[VFM_STREAM_MAX_SECTIONS];
 	size_t nr_dev_sections;
 	struct dst_ram ram[VFM_MAX_DEVICES];
+	/* side channels */
+	int listen_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t written[VFM_MAX_DEVICES]; /* bytes the main channel wrote to each device */
+	bool failed;
+	struct side side[VFM_MAX_DEVICES];
+	size_t nr_side;
+	bool has_side[VFM_MAX_DEVICES];
 };
 
 static int dec_fail(struct loader *l, int rc)
@@ -62,6 +87,7 @@ static int load_setup(struct loader *l)
 			return rc;
 		snprintf(run_tl_dev(l->r, i)->name, sizeof(run_tl_dev(l->r, i)->name), "%s",
 			 vfm_handle_name(l->devs[i]));
+		l->touched[i] = true;
 		rc = set_state_recover(l->r, l->devs[i], VFM_STATE_RESUMING, VFM_STATE_ERROR,
 				       &l->sess[i]);
 		if (rc)
@@ -73,6 +99,144 @@ static int load_setup(struct loader *l)
 	return 0;
 }
 
+static int side_fail(struct side *sd, int rc, const char *what)
+{
+	run_fail(sd->l->r, rc, "side channel of device %u: %s: %s", sd->dev, what,
+		 sd->ch.err[0] ? sd->ch.err : strerror(-rc));
+	pthread_mutex_lock(&sd->l->lock);
+	sd->l->failed = true;
+	pthread_cond_broadcast(&sd->l->cond);
+	pthread_mutex_unlock(&sd->l->lock);
+	return rc;
+}
+
+/* Waits until the main channel has written the device's pre-copy data. */
+static bool side_wait(struct side *sd)
+{
+	struct loader *l = sd->l;
+	bool ok;
+
+	pthread_mutex_lock(&l->lock);
+	while (!l->failed && l->written[sd->dev] < sd->after)
+		pthread_cond_wait(&l->cond, &l->lock);
+	ok = !l->failed;
+	pthread_mutex_unlock(&l->lock);
+	return ok;
+}
+
+static int side_blocks(struct side *sd, uint8_t *buf, size_t size)
+{
+	struct vfm_session *s = sd->l->sess[sd->dev];
+	uint8_t b[16];
+
+	for (;;) {
+		uint64_t marker, len;
+		int rc = vfm_chan_read(&sd->ch, b, 8);
+
+		if (rc)
+			return side_fail(sd, rc, "reading a marker");
+		marker = vfm_get_be64(b);
+		if (marker == VFM_MIG_FLAG_END_OF_STATE)
+			return 0;
+		if (marker != VFM_MIG_FLAG_DEV_DATA_STATE)
+			return side_fail(sd, -EBADMSG, "expected DEV_DATA_STATE or END_OF_STATE");
+		rc = vfm_chan_read(&sd->ch, b + 8, 8);
+		if (rc)
+			return side_fail(sd, rc, "reading a block size");
+		len = vfm_get_be64(b + 8);
+		if (len > VFM_STREAM_MAX_BLOCK)
+			return side_fail(sd, -EBADMSG, "block size over the limit");
+		while (len) {
+			size_t n = (size_t)VFM_MIN(len, (uint64_t)size);
+
+			rc = vfm_chan_read(&sd->ch, buf, n);
+			if (rc)
+				return side_fail(sd, rc, "reading a block");
+			rc = vfm_session_write_all(s, buf, n);
+			if (rc)
+				return side_fail(sd, rc, "writing the device's state");
+			run_moved(sd->l->r, n);
+			len -= n;
+		}
+	}
+}
+
+/* A side channel: the count of bytes the main channel carries first, then the blocks. */
+static void *side_main(void *arg)
+{
+	struct side *sd = arg;
+	uint8_t *buf = malloc(sd->l->buf_size), b[8];
+
+	if (!buf) {
+		sd->rc = side_fail(sd, -ENOMEM, "out of memory");
+	} else if ((sd->rc = vfm_chan_read(&sd->ch, b, 8))) {
+		side_fail(sd, sd->rc, "reading the start of the stop-copy data");
+	} else {
+		sd->after = vfm_get_be64(b);
+		sd->rc = side_wait(sd) ? side_blocks(sd, buf, sd->l->buf_size) : -ECANCELED;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Accepts the side channels the stream announces (their hellos are already there: the
+ * source sends them before the announcement) and starts a thread for each. */
+static int accept_sides(struct loader *l, const struct vfm_ev *ev)
+{
+	uint8_t hello[SIDE_HELLO_LEN];
+	char err[VFM_STREAM_ERR_LEN];
+
+	if (l->listen_fd < 0 || l->nr_side || ev->instance_id > l->n)
+		return run_fail(l->r, -EBADMSG, "stream offset %llu: unexpected side channels",
+				(unsigned long long)ev->offset);
+	for (uint32_t k = 0; k < ev->instance_id; k++) {
+		struct side *sd = &l->side[l->nr_side];
+		int rc = vfm_chan_accept(l->listen_fd, &sd->ch, SIDE_ACCEPT_TIMEOUT_MS, err,
+					 sizeof(err));
+
+		if (rc)
+			return run_fail(l->r, rc, "side channel %u: %s", k, err);
+		sd->l = l;
+		l->nr_side++;
+		rc = vfm_chan_read(&sd->ch, hello, sizeof(hello));
+		if (rc || memcmp(hello, SIDE_MAGIC, 8))
+			return run_fail(l->r, rc ? rc : -EBADMSG, "side channel %u: bad hello", k);
+		sd->dev = vfm_get_be32(hello + 8);
+		if (sd->dev >= l->n || l->has_side[sd->dev])
+			return run_fail(l->r, -EBADMSG, "side channel %u names device %u", k, sd->dev);
+		l->has_side[sd->dev] = true;
+		sd->started = pthread_create(&sd->thread, NULL, side_main, sd) == 0;
+		if (!sd->started)
+			return run_fail(l->r, -EAGAIN, "cannot start a side channel thread");
+	}
+	return 0;
+}
+
+/* Stops (on failure) and joins the side threads; the first error wins. */
+static int join_sides(struct loader *l, bool abort)
+{
+	int rc = 0;
+
+	if (abort) {
+		pthread_mutex_lock(&l->lock);
+		l->failed = true;
+		pthread_cond_broadcast(&l->cond);
+		pthread_mutex_unlock(&l->lock);
+		for (size_t i = 0; i < l->nr_side; i++)
+			shutdown(l->side[i].ch.fd, SHUT_RDWR);
+	}
+	for (size_t i = 0; i < l->nr_side; i++) {
+		if (l->side[i].started)
+			pthread_join(l->side[i].thread, NULL);
+		l->side[i].started = false;
+		if (!rc)
+			rc = l->side[i].rc;
+		vfm_chan_close(&l->side[i].ch);
+	}
+	l->nr_side = 0;
+	return rc;
+}
+
 /* A START section: a device's state (in order), or a device's DMA memory. */
 static int map_section(struct loader *l, const struct vfm_ev *ev)
 {
@@ -80,6 +244,11 @@ static int map_section(struct loader *l, const struct vfm_ev *ev)
 	struct dst_ram *ram;
 	void *ptr;
 
+	if (!strcmp(ev->idstr, CHANNELS_IDSTR)) {
+		m->ram = true; /* carries no data of its own */
+		m->dev = 0;
+		return accept_sides(l, ev);
+	}
 	if (strcmp(ev->idstr, RAM_IDSTR)) {
 		if (l->nr_dev_sections >= l->n)
 			return run_fail(l->r, -EINVAL,
@@ -155,25 +324,26 @@ static int load_block(struct loader *l, const struct vfm_ev *ev, uint32_t dev)
 					vfm_handle_explain(s->h, rc, why, sizeof(why)));
 		left -= (uint64_t)n;
 		run_moved(l->r, (uint64_t)n);
+		pthread_mutex_lock(&l->lock);
+		l->written[dev] += (uint64_t)n;
+		pthread_cond_broadcast(&l->cond);
+		pthread_mutex_unlock(&l->lock);
 		if (run_cancelled(l->r))
 			return run_fail(l->r, -ECANCELED, "migration cancelled");
 	}
 	return 0;
 }
 
-/* Confirms the initial data once every pre-copy-capable device announced its end. */
-static int maybe_ack(struct loader *l)
+/* Confirms a device's initial data (switch-over ack), as soon as it is loaded. */
+static int send_ack(struct loader *l, uint32_t dev)
 {
+	uint8_t b[4];
 	int rc;
 
-	if (!l->control || l->acked)
+	if (!l->control)
 		return 0;
-	for (size_t i = 0; i < l->n; i++) {
-		if ((l->flags[i] & VFM_MIGRATION_PRE_COPY) && !l->init_sent[i])
-			return 0;
-	}
-	l->acked = true;
-	rc = vfm_ctl_send(l->dec.ch, VFM_CTL_ACK, NULL, 0);
+	vfm_put_be32(b, dev);
+	rc = vfm_ctl_send(l->dec.ch, VFM_CTL_ACK, b, sizeof(b));
 	return rc ? run_fail(l->r, rc, "cannot confirm the initial data: %s", l->dec.ch->err) : 0;
 }
 
@@ -208,7 +378,7 @@ static int load_event(struct loader *l, const struct vfm_ev *ev)
 			return 0;
 		l->init_sent[i] = true;
 		run_tl_dev(l->r, i)->t_init_done = run_elapsed(l->r);
-		return maybe_ack(l);
+		return send_ack(l, i);
 	case VFM_EV_FOOTER:
 		if (ev->section_type == VFM_QEMU_VM_SECTION_END)
 			l->complete[i] = true;
@@ -234,6 +404,9 @@ static int load_stream(struct loader *l, struct vfm_chan *in)
 		if (rc)
 			return rc;
 	} while (ev.type != VFM_EV_EOF);
+	rc = join_sides(l, false);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < l->n; i++) {
 		if (!l->complete[i])
 			return run_fail(l->r, -EINVAL,
@@ -319,7 +492,7 @@ static int load_body(struct loader *l, struct vfm_chan *in)
 }
 
 int load_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
-	     bool control)
+	     bool control, int listen_fd)
 {
 	struct loader *l;
 	int rc;
@@ -334,6 +507,9 @@ int load_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct vfm
 	l->devs = devs;
 	l->n = n;
 	l->control = control;
+	l->listen_fd = listen_fd;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
 	l->dec.ch = in;
 	l->buf_size = r->opts->buf_size ? VFM_MIN(r->opts->buf_size, (size_t)VFM_MAX_BUF_SIZE)
 					: VFM_DEFAULT_BUF_SIZE;
@@ -345,15 +521,20 @@ int load_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct vfm
 	}
 	run_progress(r, VFM_PHASE_SETUP);
 	rc = load_body(l, in);
+	join_sides(l, rc != 0);
 	close_sessions(l);
 	if (rc) {
 		if (control)
 			vfm_ctl_send_fail(in, rc, r->err && r->err[0] ? r->err : strerror(-rc));
-		for (size_t i = 0; i < n; i++)
-			vfm_recover_destination(devs[i]);
+		for (size_t i = 0; i < n; i++) {
+			if (l->touched[i])
+				vfm_recover_destination(devs[i]);
+		}
 	} else {
 		r->stats->downtime_s = vfm_now() - r->t_stop;
 	}
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
 	free(l->buf);
 	free(l);
 	return rc;
@@ -367,7 +548,7 @@ int vfm_load(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 	int rc;
 
 	run_init(&r, opts, stats, err, errlen);
-	rc = load_run(&r, devs, n, in, false);
+	rc = load_run(&r, devs, n, in, false, -1);
 	run_finish(&r, rc);
 	run_destroy(&r);
 	return rc;
@@ -381,7 +562,26 @@ int vfm_receive(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 	int rc;
 
 	run_init(&r, opts, stats, err, errlen);
-	rc = load_run(&r, devs, n, in, true);
+	rc = load_run(&r, devs, n, in, true, -1);
+	run_finish(&r, rc);
+	run_destroy(&r);
+	return rc;
+}
+
+int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, int timeout_ms,
+		       const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+		       size_t errlen)
+{
+	struct vfm_chan ch;
+	struct run r;
+	int rc;
+
+	run_init(&r, opts, stats, err, errlen);
+	rc = vfm_chan_accept(listen_fd, &ch, timeout_ms, err, errlen);
+	if (!rc) {
+		rc = load_run(&r, devs, n, &ch, true, listen_fd);
+		vfm_chan_close(&ch);
+	}
 	run_finish(&r, rc);
 	run_destroy(&r);
 	return rc;

@@ -24,6 +24,7 @@ static int d_setup(struct sink *s, struct run *r, size_t n)
 		rc = probe_device(r, s->dst[i], &flags);
 		if (rc)
 			return rc;
+		s->touched[i] = true;
 		rc = set_state_recover(r, s->dst[i], VFM_STATE_RESUMING, VFM_STATE_ERROR, &s->in[i]);
 		if (rc)
 			return rc;
@@ -91,9 +92,10 @@ static int d_ram_block(struct sink *s, size_t i, uint64_t iova, const void *buf,
 	return 0;
 }
 
-static int d_acked(struct sink *s, bool *yes)
+static int d_acked(struct sink *s, size_t i, bool *yes)
 {
 	(void)s;
+	(void)i;
 	*yes = true;
 	return 0;
 }
@@ -121,8 +123,10 @@ static int d_complete(struct sink *s)
 static void d_abort(struct sink *s)
 {
 	d_close(s);
-	for (size_t i = 0; i < s->n; i++)
-		vfm_recover_destination(s->dst[i]);
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->touched[i])
+			vfm_recover_destination(s->dst[i]);
+	}
 }
 
 static const struct sink_ops direct_ops = {

@@ -29,6 +29,36 @@ static int chan_fail(struct sink *s, int rc)
 										strerror(-rc));
 }
 
+static int side_fail(struct sink *s, size_t i, int rc)
+{
+	return run_fail(s->r, rc, "side channel of device %zu: %s", i,
+			s->side[i].err[0] ? s->side[i].err : strerror(-rc));
+}
+
+/* Says hello on each side channel, then announces them on the main channel. */
+static int setup_sides(struct sink *s)
+{
+	uint8_t hello[SIDE_HELLO_LEN];
+	int rc;
+
+	for (size_t i = 0; i < s->nr_side; i++) {
+		memcpy(hello, SIDE_MAGIC, 8);
+		vfm_put_be32(hello + 8, (uint32_t)i);
+		rc = vfm_chan_write(&s->side[i], hello, sizeof(hello));
+		if (rc)
+			return side_fail(s, i, rc);
+	}
+	rc = vfm_enc_section_start(s->ch, CHANNELS_SID, CHANNELS_IDSTR, (uint32_t)s->nr_side, 1);
+
+	if (!rc)
+		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_DEV_SETUP_STATE);
+	if (!rc)
+		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
+	if (!rc)
+		rc = vfm_enc_footer(s->ch, CHANNELS_SID);
+	return rc ? chan_fail(s, rc) : 0;
+}
+
 static int s_setup(struct sink *s, struct run *r, size_t n)
 {
 	int rc = vfm_enc_file_header(s->ch);
@@ -44,7 +74,9 @@ static int s_setup(struct sink *s, struct run *r, size_t n)
 		if (!rc)
 			rc = vfm_enc_footer(s->ch, sid(i));
 	}
-	return rc ? chan_fail(s, rc) : 0;
+	if (rc)
+		return chan_fail(s, rc);
+	return s->nr_side ? setup_sides(s) : 0;
 }
 
 static int s_part_begin(struct sink *s, size_t i)
@@ -56,9 +88,14 @@ static int s_part_begin(struct sink *s, size_t i)
 
 static int s_block(struct sink *s, size_t i, const void *buf, size_t len)
 {
-	int rc = vfm_enc_data(s->ch, buf, len);
+	int rc;
 
-	(void)i;
+	if (s->in_stop_copy && s->nr_side) {
+		rc = vfm_enc_data(&s->side[i], buf, len);
+		return rc ? side_fail(s, i, rc) : 0;
+	}
+	rc = vfm_enc_data(s->ch, buf, len);
+	s->main_bytes[i] += len;
 	return rc ? chan_fail(s, rc) : 0;
 }
 
@@ -72,20 +109,40 @@ static int s_part_end(struct sink *s, size_t i, bool init_data_sent)
 	return rc ? chan_fail(s, rc) : 0;
 }
 
+/* With side channels the device's END section on the main channel holds only
+ * END_OF_STATE (as QEMU's multifd device state); it is written at completion. */
 static int s_end_begin(struct sink *s, size_t i)
 {
-	int rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_END, sid(i));
+	uint8_t before[8];
+	int rc;
 
+	if (s->nr_side) {
+		s->in_stop_copy = true;
+		vfm_put_be64(before, s->main_bytes[i]);
+		rc = vfm_chan_write(&s->side[i], before, sizeof(before));
+		return rc ? side_fail(s, i, rc) : 0;
+	}
+	rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_END, sid(i));
 	return rc ? chan_fail(s, rc) : 0;
 }
 
-static int s_end_end(struct sink *s, size_t i)
+static int end_section(struct sink *s, size_t i)
 {
 	int rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
 
 	if (!rc)
 		rc = vfm_enc_footer(s->ch, sid(i));
 	return rc ? chan_fail(s, rc) : 0;
+}
+
+static int s_end_end(struct sink *s, size_t i)
+{
+	int rc;
+
+	if (!s->nr_side)
+		return end_section(s, i);
+	rc = vfm_enc_marker(&s->side[i], VFM_MIG_FLAG_END_OF_STATE);
+	return rc ? side_fail(s, i, rc) : 0;
 }
 
 static int s_ram_setup(struct sink *s, size_t i, uint64_t iova, uint64_t size)
@@ -131,6 +188,15 @@ static int dest_failed(struct sink *s, const struct vfm_ctl_msg *m)
 			m->len > 4 ? m->payload + 4 : "failed");
 }
 
+/* ACK names the device whose initial data is loaded. */
+static void note_ack(struct sink *s, const struct vfm_ctl_msg *m)
+{
+	uint32_t i = m->len >= 4 ? vfm_get_be32((const uint8_t *)m->payload) : UINT32_MAX;
+
+	if (i < VFM_MAX_DEVICES)
+		s->acked[i] = true;
+}
+
 /* Waits for a message of `want` (or FAIL); -ETIMEDOUT / channel errors otherwise. */
 static int expect(struct sink *s, uint8_t want, int timeout_ms, const char *what)
 {
@@ -149,7 +215,7 @@ static int expect(struct sink *s, uint8_t want, int timeout_ms, const char *what
 		if (m.type == want)
 			return 0;
 		if (m.type == VFM_CTL_ACK) {
-			s->acked = true;
+			note_ack(s, &m);
 			continue;
 		}
 		return run_fail(s->r, -EBADMSG, "unexpected control message %u while waiting for %s",
@@ -157,7 +223,7 @@ static int expect(struct sink *s, uint8_t want, int timeout_ms, const char *what
 	}
 }
 
-static int s_acked(struct sink *s, bool *yes)
+static int s_acked(struct sink *s, size_t i, bool *yes)
 {
 	struct vfm_ctl_msg m;
 
@@ -165,7 +231,7 @@ static int s_acked(struct sink *s, bool *yes)
 		*yes = true;
 		return 0;
 	}
-	while (!s->acked) {
+	while (!s->acked[i]) {
 		int rc = vfm_ctl_recv(s->ch, &m, 0);
 
 		if (rc == -ETIMEDOUT)
@@ -177,16 +243,24 @@ static int s_acked(struct sink *s, bool *yes)
 			return dest_failed(s, &m);
 		if (m.type != VFM_CTL_ACK)
 			return run_fail(s->r, -EBADMSG, "unexpected control message %u", m.type);
-		s->acked = true;
+		note_ack(s, &m);
 	}
-	*yes = s->acked;
+	*yes = s->acked[i];
 	return 0;
 }
 
 static int s_complete(struct sink *s)
 {
-	int rc = vfm_enc_eof(s->ch);
+	int rc = 0;
 
+	for (size_t i = 0; i < s->nr_side && !rc; i++) {
+		rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_END, sid(i));
+		if (rc)
+			return chan_fail(s, rc);
+		rc = end_section(s, i);
+	}
+	if (!rc)
+		rc = vfm_enc_eof(s->ch);
 	if (rc)
 		return chan_fail(s, rc);
 	if (!s->control)
@@ -234,4 +308,11 @@ void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control)
 	s->ops = &stream_ops;
 	s->ch = ch;
 	s->control = control;
+}
+
+void sink_stream_sides(struct sink *s, struct vfm_chan *side, size_t n)
+{
+	s->side = side;
+	s->nr_side = n;
+	s->parallel = n > 0;
 }

@@ -31,6 +31,7 @@ struct src_dev {
 	struct run *r;
 	struct sink *sink;
 	struct ram ram; /* the client memory mapped for its DMA */
+	bool touched;	/* the engine changed its state: recover it on failure */
 	int rc;
 };
 
@@ -112,6 +113,7 @@ static int src_enter_precopy(struct source *s)
 		if (vfm_handle_get_state(d->h, &state) || state != VFM_STATE_RUNNING)
 			continue;
 		t = vfm_now();
+		d->touched = true;
 		rc = set_state_recover(s->r, d->h, VFM_STATE_PRE_COPY, VFM_STATE_RUNNING, &d->sess);
 		if (rc)
 			return rc;
@@ -135,6 +137,13 @@ static int precopy_info(struct source *s, struct src_dev *d, uint64_t *initial, 
 				vfm_handle_name(d->h),
 				vfm_handle_explain(d->h, rc, d->h->why, sizeof(d->h->why)));
 	return 0;
+}
+
+/* Time since t for the bandwidth; a coarse clock (jiffies under TCG) can say 0 for a small
+ * transfer, which would leave the bandwidth unknown forever. */
+static double xfer_time(double t)
+{
+	return VFM_MAX(vfm_now() - t, 1e-6);
 }
 
 struct precopy_sink {
@@ -173,7 +182,7 @@ static int precopy_device(struct source *s, struct src_dev *d, uint64_t *moved)
 	rc = pump_session(s->r, d->sess, s->buf_size, ROUND_BUDGET, precopy_block, &ps);
 	if (rc)
 		return rc;
-	s->xfer_s += ps.got ? vfm_now() - t : 0;
+	s->xfer_s += ps.got ? xfer_time(t) : 0;
 	rc = precopy_info(s, d, &initial, &dirty);
 	if (rc)
 		return rc;
@@ -211,7 +220,7 @@ static int precopy_round(struct source *s, struct src_dev *d, uint64_t *moved)
 		return rc;
 	t = vfm_now();
 	rc = ram_round(s->r, d->h, s->sink, d->index, &d->ram, ROUND_BUDGET, &ram_moved);
-	s->xfer_s += ram_moved ? vfm_now() - t : 0;
+	s->xfer_s += ram_moved ? xfer_time(t) : 0;
 	*moved += ram_moved;
 	return rc;
 }
@@ -241,6 +250,24 @@ static void record_round(struct source *s, uint64_t moved, uint64_t pending, dou
 		.bandwidth = s->bandwidth,
 		.est_downtime_ms = est,
 	};
+}
+
+/* The destination confirmed the initial data of every device in pre-copy. */
+static int src_acked(struct source *s, bool *all)
+{
+	*all = true;
+	for (size_t i = 0; i < s->n; i++) {
+		bool yes = true;
+		int rc;
+
+		if (!s->dev[i].precopy)
+			continue;
+		rc = s->sink->ops->acked(s->sink, i, &yes);
+		if (rc)
+			return rc;
+		*all = *all && yes;
+	}
+	return 0;
 }
 
 static void nap(void)
@@ -285,7 +312,7 @@ static int src_precopy(struct source *s)
 		s->r->total = s->r->stats->bytes + pending;
 		record_round(s, moved, pending, est);
 		run_progress(s->r, VFM_PHASE_PRECOPY);
-		rc = s->sink->ops->acked(s->sink, &acked);
+		rc = src_acked(s, &acked);
 		if (rc)
 			return rc;
 		if (all_init && acked && est <= limit_ms(s->r))
@@ -340,6 +367,7 @@ static int src_stop(struct source *s)
 			struct src_dev *d = &s->dev[i];
 			uint32_t to = d->precopy ? VFM_STATE_PRE_COPY_P2P : VFM_STATE_RUNNING_P2P;
 
+			d->touched = true;
 			rc = set_state_recover(s->r, d->h, to,
 					       d->precopy ? VFM_STATE_PRE_COPY : VFM_STATE_RUNNING,
 					       NULL);
@@ -352,6 +380,7 @@ static int src_stop(struct source *s)
 		struct vfm_session *opened = NULL;
 
 		run_tl_dev(s->r, i)->t_stop = run_elapsed(s->r);
+		d->touched = true;
 		/* A device in pre-copy keeps its session into STOP_COPY; others stop first and
 		 * open one (QEMU: STOP at VM stop, STOP_COPY at save_complete). */
 		if (!d->precopy) {
@@ -528,8 +557,11 @@ int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct s
 	if (rc) {
 		src_close_sessions(&s);
 		sink->ops->abort(sink);
-		for (size_t i = 0; i < n; i++)
-			vfm_recover_source(devs[i]);
+		/* Only devices this run changed: one refused as busy is someone else's. */
+		for (size_t i = 0; i < n; i++) {
+			if (dev[i].touched)
+				vfm_recover_source(devs[i]);
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		ram_cleanup(devs[i], &dev[i].ram);

@@ -319,7 +319,7 @@ ssize_t vfm_dec_data(struct vfm_dec *dec, void *buf, size_t len)
 	size_t n;
 	int rc;
 
-	if (dec->state != DS_DATA)
+	if (dec->state != DS_DATA || len == 0)
 		return 0;
 	n = (size_t)VFM_MIN((uint64_t)len, dec->data_left);
 	if (n == 0) {

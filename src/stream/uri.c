@@ -186,7 +186,7 @@ static int tcp_listen(const char *hp, int *lfd, char *err, size_t errlen)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		tune_socket(fd, true);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 8) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
 			break;
 		e = errno;
 		close(fd);
@@ -217,7 +217,7 @@ static int sock_listen(const char *path, int *lfd, char *err, size_t errlen)
 	tune_socket(fd, false);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp);
 	unlink(tmp);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(tmp, 0600) || listen(fd, 8) ||
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(tmp, 0600) || listen(fd, 128) ||
 	    rename(tmp, path)) {
 		rc = -errno;
 		close(fd);

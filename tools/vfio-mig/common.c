@@ -158,22 +158,38 @@ void progress_end(struct progress_state *ps)
 	ps->last_phase = VFM_PHASE_NR;
 }
 
-void print_checksum(struct vfm_handle *h, const char *label)
+void fprint_checksum(FILE *f, struct vfm_handle *h, const char *label)
 {
+	size_t n = label ? strlen(label) : 0;
 	uint64_t sum;
 
 	if (vfm_handle_checksum(h, &sum) == 0)
-		printf("%schecksum: %016llx\n", label ? label : "", (unsigned long long)sum);
+		fprintf(f, "%s%schecksum: %016llx\n", n ? label : "", n && label[n - 1] != ' ' ? " " : "",
+			(unsigned long long)sum);
 }
 
-void print_stats(const char *what, const struct vfm_mig_stats *st)
+void print_checksum(struct vfm_handle *h, const char *label)
+{
+	fprint_checksum(stdout, h, label);
+}
+
+void fprint_stats(FILE *f, const char *what, const struct vfm_mig_stats *st)
 {
 	char bytes[32];
 	double rate = st->total_s > 0 ? (double)st->bytes / st->total_s / 1e9 : 0;
 
 	vfm_format_size(st->bytes, bytes, sizeof(bytes));
-	printf("%s: %s in %.3f s (%.2f GB/s), downtime %.1f ms\n", what, bytes, st->total_s, rate,
-	       st->downtime_s * 1e3);
+	fprintf(f, "%s: %s in %.3f s (%.2f GB/s), downtime %.1f ms", what, bytes, st->total_s, rate,
+		st->downtime_s * 1e3);
+	if (st->rounds)
+		fprintf(f, ", %u pre-copy rounds (%.1f MiB while running)", st->rounds,
+			(double)st->precopy_bytes / 1048576.0);
+	fputc('\n', f);
+}
+
+void print_stats(const char *what, const struct vfm_mig_stats *st)
+{
+	fprint_stats(stdout, what, st);
 }
 
 void report_devices(const char *role, struct vfm_handle *const *devs, size_t n)

@@ -176,6 +176,8 @@ int demo_main(int argc, char **argv)
 #ifdef VFM_HAVE_VFIO_USER
 	if (!local)
 		return demo_servers(size, seed);
+#else
+	(void)local; /* without vfio-user the demo is always in-process */
 #endif
 	snprintf(from, sizeof(from), "local:testdev,size=%llu,seed=%llu", (unsigned long long)size,
 		 (unsigned long long)seed);

@@ -29,6 +29,7 @@ static void migrate_usage(FILE *f)
 		"      --no-precopy           stop the devices at once (no pre-copy)\n"
 		"      --allow-no-p2p         allow several devices although one lacks P2P\n"
 		"      --no-switchover-ack    do not wait for the destination's confirmation\n"
+		"      --single-channel       over a channel, no extra connection per device\n"
 		"  -b, --buffer-size N        read buffer (default: MIN(1 MiB, stop-copy size))\n"
 		"  -j, --json FILE            write every phase, round and timing as JSON\n"
 		"  -q, --quiet                no progress\n"
@@ -36,7 +37,7 @@ static void migrate_usage(FILE *f)
 		prog, prog);
 }
 
-enum { OPT_OVERRUN = 256, OPT_NO_PRECOPY, OPT_NO_P2P, OPT_NO_ACK };
+enum { OPT_OVERRUN = 256, OPT_NO_PRECOPY, OPT_NO_P2P, OPT_NO_ACK, OPT_SINGLE };
 
 struct migrate_args {
 	const char *from[VFM_MAX_DEVICES], *to[VFM_MAX_DEVICES];
@@ -67,6 +68,7 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		{ "no-precopy", no_argument, NULL, OPT_NO_PRECOPY },
 		{ "allow-no-p2p", no_argument, NULL, OPT_NO_P2P },
 		{ "no-switchover-ack", no_argument, NULL, OPT_NO_ACK },
+		{ "single-channel", no_argument, NULL, OPT_SINGLE },
 		{ "buffer-size", required_argument, NULL, 'b' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -110,6 +112,9 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		case OPT_NO_ACK:
 			a->opts.no_switchover_ack = true;
 			break;
+		case OPT_SINGLE:
+			a->opts.single_channel = true;
+			break;
 		case 'b':
 			if (vfm_parse_size(optarg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE)
 				return usage_error("migrate: bad buffer size '%s'", optarg);
@@ -150,17 +155,8 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 static int run_migration(struct migrate_args *a, struct vfm_handle **src, struct vfm_handle **dst,
 			 struct vfm_mig_stats *st, char *err, size_t errlen)
 {
-	struct vfm_chan ch;
-	int rc;
-
-	if (!dst[0]) {
-		rc = vfm_chan_open_out(a->to[0], &ch, err, errlen);
-		if (rc)
-			return rc;
-		rc = vfm_send(src, a->nf, &ch, &a->opts, st, err, errlen);
-		vfm_chan_close(&ch);
-		return rc;
-	}
+	if (!dst[0])
+		return vfm_send_uri(src, a->nf, a->to[0], &a->opts, st, err, errlen);
 	return vfm_migrate(src, dst, a->nf, &a->opts, st, err, errlen);
 }
 

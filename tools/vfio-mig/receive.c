@@ -97,18 +97,8 @@ int receive_main(int argc, char **argv)
 		fail("receive: %s", err);
 		goto out;
 	}
-	if (lfd >= 0) {
-		if (!quiet)
-			fprintf(stderr, "receive: waiting on %s\n", listen_uri);
-		rc = vfm_chan_accept(lfd, &ch, timeout_ms, err, sizeof(err));
-		close(lfd);
-		if (!strncmp(listen_uri, "sock:", 5))
-			unlink(listen_uri + 5);
-		if (rc) {
-			fail("receive: %s", err);
-			goto out;
-		}
-	}
+	if (lfd >= 0 && !quiet)
+		fprintf(stderr, "receive: waiting on %s\n", listen_uri);
 	if (json && !(opts.timeline = calloc(1, sizeof(*opts.timeline)))) {
 		fail("receive: out of memory");
 		goto out;
@@ -119,7 +109,7 @@ int receive_main(int argc, char **argv)
 	opts.progress_opaque = &ps;
 	opts.cancel = &interrupted;
 	if (lfd >= 0)
-		rc = vfm_receive(devs, n, &ch, &opts, &st, err, sizeof(err));
+		rc = vfm_receive_listen(devs, n, lfd, timeout_ms, &opts, &st, err, sizeof(err));
 	else
 		rc = vfm_load(devs, n, &ch, &opts, &st, err, sizeof(err));
 	progress_end(&ps);
@@ -136,6 +126,11 @@ int receive_main(int argc, char **argv)
 		print_checksum(devs[i], n > 1 ? specs[i] : NULL);
 	ret = EXIT_OK;
 out:
+	if (lfd >= 0) {
+		close(lfd);
+		if (!strncmp(listen_uri, "sock:", 5))
+			unlink(listen_uri + 5);
+	}
 	vfm_chan_close(&ch);
 	for (size_t i = 0; i < n; i++)
 		vfm_handle_close(devs[i]);

@@ -44,6 +44,7 @@ int save_main(int argc, char **argv)
 	struct vfm_mig_stats st;
 	struct vfm_chan ch;
 	char err[VFM_ERR_LEN], tmp[4096];
+	FILE *report = stdout;
 	size_t n = 0, opened = 0;
 	bool quiet = false;
 	uint64_t v;
@@ -107,7 +108,7 @@ int save_main(int argc, char **argv)
 	rc = vfm_save(devs, n, &ch, &opts, &st, err, sizeof(err));
 	progress_end(&ps);
 	if (fd != STDOUT_FILENO) {
-		if (!rc && (fsync(fd) || rename(tmp, out_path)))
+		if (!rc && ((fsync(fd) && errno != EINVAL) || rename(tmp, out_path)))
 			rc = -errno;
 		close(fd);
 		if (rc)
@@ -118,10 +119,13 @@ int save_main(int argc, char **argv)
 		report_devices("source", devs, n);
 		goto out;
 	}
+	/* With the stream on stdout, the report goes to stderr. */
+	if (fd == STDOUT_FILENO)
+		report = stderr;
 	if (!quiet)
-		print_stats("saved", &st);
+		fprint_stats(report, "saved", &st);
 	for (size_t i = 0; i < n; i++)
-		print_checksum(devs[i], n > 1 ? specs[i] : NULL);
+		fprint_checksum(report, devs[i], n > 1 ? specs[i] : NULL);
 	ret = EXIT_OK;
 out:
 	for (size_t i = 0; i < opened; i++)

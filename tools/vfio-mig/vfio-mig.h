@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vfio-mig/engine.h"
 #include "vfio-mig/handle.h"
@@ -54,6 +55,7 @@ void progress_init(struct progress_state *ps, bool quiet);
 void progress_end(struct progress_state *ps);
 /* Prints "checksum: <hex>" for sample devices; silent for others. */
 void print_checksum(struct vfm_handle *h, const char *label);
+void fprint_checksum(FILE *f, struct vfm_handle *h, const char *label);
 /* After a failure: each device's state (and checksum) on stderr, for the operator;
  * role is "source" or "destination". */
 void report_devices(const char *role, struct vfm_handle *const *devs, size_t n);
@@ -62,5 +64,6 @@ int write_json(const char *path, const char *command, const struct vfm_mig_stats
 	       const struct vfm_timeline *tl, int rc);
 /* Prints the one-line summary of a finished run. */
 void print_stats(const char *what, const struct vfm_mig_stats *st);
+void fprint_stats(FILE *f, const char *what, const struct vfm_mig_stats *st);
 
 #endif /* VFIO_MIG_TOOL_H */
