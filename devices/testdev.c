@@ -23,6 +23,7 @@
 #define ARC_LOG_LEN 256
 #define WORKLOAD_PIECE VFM_TESTDEV_CHUNK /* whole chunks: no dirty amplification */
 #define WORKLOAD_TICK_NS 5000000L
+#define DMA_PIECE 4096u
 
 struct save_cursor {
 	bool active;
@@ -58,6 +59,7 @@ struct load_cursor {
 struct vfm_testdev {
 	struct vfm_testdev_config cfg;
 	struct vfm_device *dev;
+	struct vfm_dma *dma; /* client memory the device writes into */
 	struct vfm_logger log;
 	char name[64];
 	pthread_mutex_t lock;
@@ -78,9 +80,11 @@ struct vfm_testdev {
 	atomic_bool running;
 	atomic_uint_fast64_t rate;
 	atomic_uint_fast64_t written;
+	atomic_uint_fast64_t dma_written;
 	uint64_t rng;
 	/* arcs executed */
 	char arcs[ARC_LOG_LEN][32];
+	uint64_t arc_ns[ARC_LOG_LEN]; /* CLOCK_MONOTONIC: comparable across devices */
 	unsigned arc_head, arc_count;
 };
 
@@ -551,6 +555,7 @@ static void log_line(struct vfm_testdev *td, const char *text)
 	unsigned slot = (td->arc_head + td->arc_count) % ARC_LOG_LEN;
 
 	snprintf(td->arcs[slot], sizeof(td->arcs[slot]), "%s", text);
+	td->arc_ns[slot] = (uint64_t)(vfm_now() * 1e9);
 	if (td->arc_count < ARC_LOG_LEN)
 		td->arc_count++;
 	else
@@ -620,6 +625,33 @@ static int td_reset(void *opaque)
 	return 0;
 }
 
+/* DMA logging over the client memory the transport mapped. */
+static int td_log_start(void *opaque, const struct vfm_device_feature_dma_logging_range *ranges,
+			uint32_t n, uint64_t *page_size)
+{
+	struct vfm_testdev *td = opaque;
+	int rc = vfm_dma_log_start(td->dma, ranges, n, page_size);
+
+	if (rc == -EINVAL && !vfm_dma_nr_regions(td->dma))
+		vfm_device_reason(td->dev, "no DMA memory is mapped to log");
+	return rc;
+}
+
+static int td_log_stop(void *opaque)
+{
+	struct vfm_testdev *td = opaque;
+
+	return vfm_dma_log_stop(td->dma);
+}
+
+static int td_log_report(void *opaque, uint64_t iova, uint64_t length, uint64_t page_size,
+			 uint64_t *bitmap)
+{
+	struct vfm_testdev *td = opaque;
+
+	return vfm_dma_log_report(td->dma, iova, length, page_size, bitmap);
+}
+
 static const struct vfm_device_ops td_ops = {
 	.step = td_step,
 	.save = td_save,
@@ -627,6 +659,9 @@ static const struct vfm_device_ops td_ops = {
 	.data_size = td_data_size,
 	.precopy_info = td_precopy_info,
 	.reset = td_reset,
+	.log_start = td_log_start,
+	.log_stop = td_log_stop,
+	.log_report = td_log_report,
 };
 
 /* ---- workload ---------------------------------------------------------------------- */
@@ -658,11 +693,35 @@ static void workload_write(struct vfm_testdev *td, uint64_t bytes)
 	}
 }
 
+/* DMA writes of whole pages at random places in the first mapped region. */
+static void workload_dma(struct vfm_testdev *td, uint64_t bytes)
+{
+	uint64_t iova, len, page[DMA_PIECE / 8];
+
+	if (vfm_dma_first_region(td->dma, &iova, &len) || len < DMA_PIECE)
+		return;
+	for (; bytes >= DMA_PIECE; bytes -= DMA_PIECE) {
+		uint64_t off;
+
+		td->rng = splitmix64(td->rng);
+		off = (td->rng % (len / DMA_PIECE)) * DMA_PIECE;
+		for (size_t i = 0; i < VFM_ARRAY_SIZE(page); i++)
+			page[i] = splitmix64(td->rng + i);
+		if (vfm_dma_write(td->dma, iova + off, page, sizeof(page)) == 0)
+			atomic_fetch_add(&td->dma_written, DMA_PIECE);
+	}
+}
+
+/*
+ * The workload: state writes and DMA writes at their rates, only while the device runs.
+ * The check of the state and the writes happen under td->lock, which every arc takes, so
+ * no write lands after an arc that stopped the device has returned.
+ */
 static void *workload_main(void *arg)
 {
 	struct vfm_testdev *td = arg;
 	struct timespec tick = { .tv_sec = 0, .tv_nsec = WORKLOAD_TICK_NS };
-	double last = vfm_now(), owed = 0;
+	double last = vfm_now(), owed = 0, owed_dma = 0;
 
 	while (!atomic_load(&td->stop)) {
 		double now;
@@ -671,19 +730,24 @@ static void *workload_main(void *arg)
 		now = vfm_now();
 		if (!atomic_load(&td->running)) {
 			last = now;
-			owed = 0;
+			owed = owed_dma = 0;
 			continue;
 		}
 		owed += (double)atomic_load(&td->rate) * (now - last);
+		owed_dma += (double)td->cfg.dma_rate * (now - last);
 		last = now;
-		if (owed < WORKLOAD_PIECE)
+		if (owed < WORKLOAD_PIECE && owed_dma < DMA_PIECE)
 			continue;
 		pthread_mutex_lock(&td->lock);
-		/* The state may have changed while sleeping: write only while running. */
-		if (atomic_load(&td->running))
-			workload_write(td, (uint64_t)owed);
+		if (atomic_load(&td->running)) {
+			if (owed >= WORKLOAD_PIECE)
+				workload_write(td, (uint64_t)owed);
+			if (owed_dma >= DMA_PIECE)
+				workload_dma(td, (uint64_t)owed_dma);
+		}
 		pthread_mutex_unlock(&td->lock);
 		owed -= (double)((uint64_t)owed / WORKLOAD_PIECE * WORKLOAD_PIECE);
+		owed_dma -= (double)((uint64_t)owed_dma / DMA_PIECE * DMA_PIECE);
 	}
 	return NULL;
 }
@@ -791,6 +855,11 @@ static int parse_option(struct vfm_testdev_config *cfg, const char *key, const c
 		return parse_bool(v, &cfg->precopy);
 	if (!strcmp(key, "enomsg"))
 		return parse_bool(v, &cfg->enomsg);
+	if (!strcmp(key, "dma"))
+		return vfm_parse_size(v, &cfg->dma_size) ? -EINVAL
+		       : cfg->dma_size > VFM_TESTDEV_MAX_SIZE ? -ERANGE : 0;
+	if (!strcmp(key, "dma-rate"))
+		return vfm_parse_size(v, &cfg->dma_rate);
 	if (!strcmp(key, "reject-load"))
 		return parse_bool(v, &cfg->reject_load);
 	if (!strcmp(key, "fail-arc")) {
@@ -893,9 +962,15 @@ int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 	atomic_init(&td->stop, false);
 	atomic_init(&td->rate, cfg->dirty_rate);
 	atomic_init(&td->written, 0);
+	atomic_init(&td->dma_written, 0);
 	if (pthread_mutex_init(&td->lock, NULL)) {
 		free(td);
 		return vfm_errf(err, errlen, -ENOMEM, "testdev: mutex");
+	}
+	rc = vfm_dma_create(&td->dma);
+	if (rc) {
+		vfm_testdev_destroy(td);
+		return vfm_errf(err, errlen, rc, "testdev: out of memory");
 	}
 	rc = alloc_memory(td);
 	if (rc) {
@@ -933,6 +1008,7 @@ void vfm_testdev_destroy(struct vfm_testdev *td)
 		pthread_join(td->thread, NULL);
 	}
 	vfm_device_destroy(td->dev);
+	vfm_dma_destroy(td->dma);
 	if (td->mem)
 		munmap(td->mem, (size_t)td->cfg.size);
 	free(td->dirty);
@@ -970,6 +1046,16 @@ void vfm_testdev_set_dirty_rate(struct vfm_testdev *td, uint64_t bytes_per_s)
 	atomic_store(&td->rate, bytes_per_s);
 }
 
+struct vfm_dma *vfm_testdev_dma(struct vfm_testdev *td)
+{
+	return td->dma;
+}
+
+uint64_t vfm_testdev_dma_written(struct vfm_testdev *td)
+{
+	return atomic_load(&td->dma_written);
+}
+
 uint64_t vfm_testdev_written(struct vfm_testdev *td)
 {
 	return atomic_load(&td->written);
@@ -985,6 +1071,29 @@ int vfm_testdev_peek(struct vfm_testdev *td, uint64_t off, void *buf, size_t len
 	memcpy(buf, td->mem + off, len);
 	pthread_mutex_unlock(&td->lock);
 	return 0;
+}
+
+size_t vfm_testdev_arc_log_timed(struct vfm_testdev *td, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	pthread_mutex_lock(&td->lock);
+	for (unsigned i = 0; i < td->arc_count; i++) {
+		unsigned slot = (td->arc_head + i) % ARC_LOG_LEN;
+		int n = snprintf(buf + used, len - used, "%llu %s\n",
+				 (unsigned long long)td->arc_ns[slot], td->arcs[slot]);
+
+		if (n < 0 || (size_t)n >= len - used) {
+			buf[used] = '\0';
+			break;
+		}
+		used += (size_t)n;
+	}
+	pthread_mutex_unlock(&td->lock);
+	return used;
 }
 
 size_t vfm_testdev_arc_log(struct vfm_testdev *td, char *buf, size_t len)

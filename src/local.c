@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "util.h"
 #include "vfio-mig/device.h"
@@ -17,6 +18,8 @@ struct local_handle {
 	struct vfm_handle h;
 	struct vfm_device *dev;
 	struct vfm_testdev *td; /* owned, when the handle made it */
+	uint8_t *dma_mem;	/* client memory mapped for the device's DMA (dma=SIZE) */
+	uint64_t dma_size;
 };
 
 struct local_session {
@@ -194,6 +197,18 @@ static void l_last_reason(struct vfm_handle *h, char *buf, size_t len)
 	vfm_device_last_reason(to_local(h)->dev, buf, len);
 }
 
+static int l_dma_memory(struct vfm_handle *h, void **ptr, uint64_t *iova, uint64_t *size)
+{
+	struct local_handle *lh = to_local(h);
+
+	if (!lh->dma_mem)
+		return -ENOENT;
+	*ptr = lh->dma_mem;
+	*iova = 0;
+	*size = lh->dma_size;
+	return 0;
+}
+
 static int l_checksum(struct vfm_handle *h, uint64_t *sum)
 {
 	struct local_handle *lh = to_local(h);
@@ -208,7 +223,10 @@ static void l_close(struct vfm_handle *h)
 {
 	struct local_handle *lh = to_local(h);
 
+	/* The device (and its workload) go first: nothing writes the memory after. */
 	vfm_testdev_destroy(lh->td);
+	if (lh->dma_mem)
+		munmap(lh->dma_mem, (size_t)lh->dma_size);
 	free(lh);
 }
 
@@ -228,6 +246,7 @@ static const struct vfm_handle_ops local_ops = {
 	.log_stop = l_log_stop,
 	.log_report = l_log_report,
 	.last_reason = l_last_reason,
+	.dma_memory = l_dma_memory,
 	.checksum = l_checksum,
 	.close = l_close,
 };
@@ -243,6 +262,22 @@ int vfm_local_wrap(struct vfm_device *dev, const char *name, const struct vfm_op
 	vfm_handle_init(&lh->h, &local_ops, name, opts ? &opts->log : NULL);
 	*out = &lh->h;
 	return 0;
+}
+
+/* In-process "client memory" for the device's DMA, at IOVA 0. */
+static int map_dma(struct local_handle *lh, uint64_t size, char *err, size_t errlen)
+{
+	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int rc;
+
+	if (p == MAP_FAILED)
+		return vfm_errf(err, errlen, -ENOMEM, "local: cannot map %llu bytes for DMA",
+				(unsigned long long)size);
+	lh->dma_mem = p;
+	lh->dma_size = size;
+	rc = vfm_dma_map(vfm_testdev_dma(lh->td), 0, size, p, true);
+	return rc ? vfm_errf(err, errlen, rc, "local: DMA map: %s", strerror(-rc)) : 0;
 }
 
 int vfm_local_open(const char *spec, const struct vfm_open_opts *opts, struct vfm_handle **out,
@@ -272,6 +307,13 @@ int vfm_local_open(const char *spec, const struct vfm_open_opts *opts, struct vf
 		return vfm_errf(err, errlen, rc, "local: out of memory");
 	}
 	to_local(h)->td = td;
+	if (cfg.dma_size) {
+		rc = map_dma(to_local(h), cfg.dma_size, err, errlen);
+		if (rc) {
+			l_close(h);
+			return rc;
+		}
+	}
 	*out = h;
 	return 0;
 }

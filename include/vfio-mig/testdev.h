@@ -7,6 +7,7 @@
  *
  * Spec string (comma separated, the leading "testdev" optional):
  *   size=64M seed=7 dirty-rate=32M p2p=off pre-copy=off enomsg=off
+ *   dma=64M (local: memory mapped for the device's DMA) dma-rate=32M (DMA writes/s)
  *   fail-arc=STOP_COPY>STOP   error-arc=RUNNING>RUNNING_P2P
  *   fail-read-at=K fail-write-at=K corrupt-at=K reject-load=on
  *   bug=NAME   a deliberate uAPI violation, for testing conformance checkers (device.h,
@@ -31,6 +32,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "dma.h"
 
 #define VFM_TESTDEV_MAX_SIZE	(64ull << 30)
 #define VFM_TESTDEV_CHUNK	(64u << 10)
@@ -43,6 +45,8 @@ struct vfm_testdev_config {
 	uint64_t size;
 	uint64_t seed;
 	uint64_t dirty_rate; /* bytes per second while running; 0 = none */
+	uint64_t dma_rate;   /* bytes per second the device DMAs into client memory */
+	uint64_t dma_size;   /* local: transport only: client memory to map for DMA */
 	bool p2p;
 	bool precopy;
 	bool enomsg; /* temporary end of stream in PRE_COPY reads -ENOMSG (default) or 0 */
@@ -84,6 +88,14 @@ void vfm_testdev_set_dirty_rate(struct vfm_testdev *td, uint64_t bytes_per_s);
 uint64_t vfm_testdev_written(struct vfm_testdev *td);
 /* Copies state bytes out (for tests and the vfio-user BAR). */
 int vfm_testdev_peek(struct vfm_testdev *td, uint64_t off, void *buf, size_t len);
+/* The device's DMA (client memory mapped by the transport, dirty logging over it). */
+struct vfm_dma *vfm_testdev_dma(struct vfm_testdev *td);
+/* Bytes the device has written by DMA so far. */
+uint64_t vfm_testdev_dma_written(struct vfm_testdev *td);
+
+/* The same, each line prefixed with the CLOCK_MONOTONIC nanoseconds of the arc, so that
+ * the order of arcs across devices (even in other processes) can be checked. */
+size_t vfm_testdev_arc_log_timed(struct vfm_testdev *td, char *buf, size_t len);
 /* The arcs the device has executed, as "FROM>TO" lines, oldest first (the last 256). */
 size_t vfm_testdev_arc_log(struct vfm_testdev *td, char *buf, size_t len);
 

@@ -67,6 +67,9 @@ struct vfm_vu_server_opts {
 	struct vfm_logger log;
 	/* Optional: the sample device behind dev; adds its registers to BAR0. */
 	struct vfm_testdev *testdev;
+	/* Optional: the device's DMA; the client's file-backed DMA_MAPs are mirrored into it
+	 * (vfm_dma_map), so the device can write client memory and log what it writes. */
+	struct vfm_dma *dma;
 	uint32_t max_data_xfer_size; /* 0: VFM_VU_OUR_MAX_XFER; at most VFM_VU_HARD_MAX_XFER */
 	uint32_t max_msg_fds;	     /* 0: VFM_VU_OUR_MAX_FDS */
 	uint32_t max_dma_maps;	     /* 0: VFM_VU_OUR_MAX_DMA_MAPS */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "client.h"
 #include "util.h"
@@ -408,11 +409,27 @@ static int vu_checksum(struct vfm_handle *h, uint64_t *sum)
 	return vfm_vu_region_read(h, VFM_VU_PCI_BAR0, VFM_VU_REG_CHECKSUM, sum, sizeof(*sum));
 }
 
+static int vu_dma_memory(struct vfm_handle *h, void **ptr, uint64_t *iova, uint64_t *size)
+{
+	struct vu_client *c = vu_client_of(h);
+
+	if (!c->dma_mem)
+		return -ENOENT;
+	*ptr = c->dma_mem;
+	*iova = 0;
+	*size = c->dma_size;
+	return 0;
+}
+
 static void vu_close(struct vfm_handle *h)
 {
 	struct vu_client *c = vu_client_of(h);
 
+	/* Closing the connection unmaps the memory on the server's side first. */
 	close(c->sock.fd);
+	if (c->dma_mem)
+		munmap(c->dma_mem, (size_t)c->dma_size);
+	c->dma_mem = NULL;
 	c->broken = true;
 	if (c->cur) {
 		/* The session still points at us: its close frees the client. */
@@ -439,5 +456,6 @@ const struct vfm_handle_ops vu_handle_ops = {
 	.log_stop = vu_log_stop,
 	.log_report = vu_log_report,
 	.checksum = vu_checksum,
+	.dma_memory = vu_dma_memory,
 	.close = vu_close,
 };

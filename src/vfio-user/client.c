@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -301,11 +303,42 @@ int vfm_vu_open_fd(int fd, const char *name, const struct vfm_vu_client_opts *op
 	return 0;
 }
 
+/*
+ * "dma=SIZE": a memfd of SIZE bytes mapped here and exported at IOVA 0 for the device's
+ * DMA; the engine migrates it with the device.
+ */
+static int map_dma(struct vfm_handle *h, uint64_t size, char *err, size_t errlen)
+{
+	struct vu_client *c = vu_client_of(h);
+	int fd = memfd_create("vfio-mig-dma", MFD_CLOEXEC), rc;
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, (off_t)size)) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		return vfm_errf(err, errlen, rc, "%s: DMA memory: %s", h->name, strerror(-rc));
+	}
+	p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		close(fd);
+		return vfm_errf(err, errlen, rc, "%s: DMA memory: %s", h->name, strerror(-rc));
+	}
+	c->dma_mem = p;
+	c->dma_size = size;
+	rc = vfm_vu_dma_map(h, 0, size, VFM_VU_DMA_F_READ | VFM_VU_DMA_F_WRITE, fd, 0);
+	close(fd);
+	return rc ? vfm_errf(err, errlen, rc, "%s", h->err) : 0;
+}
+
 int vfm_vu_open(const char *path, const struct vfm_open_opts *opts, struct vfm_handle **out,
 		char *err, size_t errlen)
 {
 	struct vfm_vu_client_opts co = {0};
-	char name[128];
+	char name[128], sock[108];
+	const char *comma;
+	uint64_t dma = 0;
 	int fd, rc;
 
 	*out = NULL;
@@ -313,13 +346,28 @@ int vfm_vu_open(const char *path, const struct vfm_open_opts *opts, struct vfm_h
 		return vfm_errf(err, errlen, -EINVAL, "no socket path");
 	if (strncmp(path, "unix:", 5) == 0)
 		path += 5;
+	comma = strchr(path, ',');
+	if (comma && (strncmp(comma, ",dma=", 5) || vfm_parse_size(comma + 5, &dma) || !dma))
+		return vfm_errf(err, errlen, -EINVAL, "unix:%s: the only option is dma=SIZE", path);
+	if ((size_t)(comma ? comma - path : (ptrdiff_t)strlen(path)) >= sizeof(sock))
+		return vfm_errf(err, errlen, -ENAMETOOLONG, "unix:%s: path too long", path);
+	snprintf(sock, sizeof(sock), "%.*s", (int)(comma ? comma - path : (ptrdiff_t)strlen(path)),
+		 path);
 	if (opts)
 		co.log = opts->log;
 	snprintf(name, sizeof(name), "unix:%s", path);
-	rc = vu_connect(path, &fd, err, errlen);
+	rc = vu_connect(sock, &fd, err, errlen);
 	if (rc)
 		return rc;
-	return vfm_vu_open_fd(fd, name, &co, out, err, errlen);
+	rc = vfm_vu_open_fd(fd, name, &co, out, err, errlen);
+	if (!rc && dma) {
+		rc = map_dma(*out, dma, err, errlen);
+		if (rc) {
+			vfm_handle_close(*out);
+			*out = NULL;
+		}
+	}
+	return rc;
 }
 
 int vfm_vu_client_info(struct vfm_handle *h, struct vfm_vu_client_info *info)

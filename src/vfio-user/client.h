@@ -26,6 +26,8 @@ struct vu_client {
 	struct vu_session *cur; /* the session the device has open, as far as we know */
 	bool closing;		/* closed while cur was open: cur's close frees us */
 	int send_fd;		/* a descriptor to send with the next request, or -1 */
+	uint8_t *dma_mem;	/* "unix:PATH,dma=SIZE": memory mapped for the device's DMA */
+	uint64_t dma_size;
 };
 
 struct vu_session {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "vfio-mig/dma.h"
 #include "util.h"
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -125,6 +126,11 @@ int vu_handle_dma_map(struct vfm_vu_server *srv, struct vu_req *rq)
 			return rc;
 	}
 	rc = dma_add(srv, &d);
+	if (!rc && d.map && srv->dma) {
+		rc = vfm_dma_map(srv->dma, d.addr, d.size, d.map, d.flags & VFM_VU_DMA_F_WRITE);
+		if (rc)
+			srv->c.nr_dma--;
+	}
 	if (rc) {
 		if (d.map)
 			munmap(d.map, (size_t)d.size);
@@ -133,8 +139,13 @@ int vu_handle_dma_map(struct vfm_vu_server *srv, struct vu_req *rq)
 	return vu_reply(srv, rq, NULL, 0);
 }
 
-static void dma_drop(struct vu_conn *c, size_t i)
+static void dma_drop(struct vfm_vu_server *srv, size_t i)
 {
+	struct vu_conn *c = &srv->c;
+
+	/* The device stops using the memory before it goes away. */
+	if (c->dma[i].map && srv->dma)
+		vfm_dma_unmap(srv->dma, c->dma[i].addr, c->dma[i].size);
 	if (c->dma[i].map)
 		munmap(c->dma[i].map, (size_t)c->dma[i].size);
 	c->dma[i] = c->dma[--c->nr_dma];
@@ -150,7 +161,7 @@ int vu_handle_dma_unmap(struct vfm_vu_server *srv, struct vu_req *rq)
 		return vu_fail(srv, -EINVAL, "DMA_UNMAP: flags 0x%x argsz %u", u.flags, u.argsz);
 	for (size_t i = 0; i < c->nr_dma; i++) {
 		if (c->dma[i].addr == u.addr && c->dma[i].size == u.size) {
-			dma_drop(c, i);
+			dma_drop(srv, i);
 			return vu_reply(srv, rq, &u, sizeof(u));
 		}
 	}
@@ -158,10 +169,12 @@ int vu_handle_dma_unmap(struct vfm_vu_server *srv, struct vu_req *rq)
 		       (unsigned long long)u.addr, (unsigned long long)u.size);
 }
 
-void vu_dma_unmap_all(struct vu_conn *c)
+void vu_dma_unmap_all(struct vfm_vu_server *srv)
 {
+	struct vu_conn *c = &srv->c;
+
 	while (c->nr_dma)
-		dma_drop(c, c->nr_dma - 1);
+		dma_drop(srv, c->nr_dma - 1);
 	c->cap_dma = 0;
 }
 

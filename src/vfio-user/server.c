@@ -80,6 +80,7 @@ int vfm_vu_server_create(struct vfm_device *dev, const struct vfm_vu_server_opts
 		srv->no_ext = opts->no_extensions;
 		if (opts->max_msg_fds)
 			srv->max_fds = VFM_MIN(opts->max_msg_fds, VFM_VU_HARD_MAX_FDS);
+		srv->dma = opts->dma;
 		if (opts->max_dma_maps)
 			srv->max_dma_maps = opts->max_dma_maps;
 	}
@@ -336,7 +337,7 @@ static void conn_end(struct vfm_vu_server *srv)
 	struct vu_conn *c = &srv->c;
 
 	vu_recover_device(srv);
-	vu_dma_unmap_all(c);
+	vu_dma_unmap_all(srv);
 	free(c->dma);
 	c->dma = NULL;
 	vu_irq_close_all(c);

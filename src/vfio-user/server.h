@@ -51,6 +51,7 @@ struct vu_req {
 struct vfm_vu_server {
 	struct vfm_device *dev;
 	struct vfm_testdev *td;
+	struct vfm_dma *dma;
 	struct vfm_logger log;
 	uint32_t max_xfer, max_fds, max_dma_maps;
 	bool no_ext;
@@ -120,7 +121,7 @@ int vu_handle_set_irqs(struct vfm_vu_server *srv, struct vu_req *rq);
 /* server-dma.c */
 int vu_handle_dma_map(struct vfm_vu_server *srv, struct vu_req *rq);
 int vu_handle_dma_unmap(struct vfm_vu_server *srv, struct vu_req *rq);
-void vu_dma_unmap_all(struct vu_conn *c);
+void vu_dma_unmap_all(struct vfm_vu_server *srv);
 /* true when every range lies in a mapping (n = 0: when any mapping exists). */
 bool vu_dma_covers(const struct vu_conn *c, const struct vfm_vu_dma_logging_control *ctl,
 		   const uint8_t *ranges);

@@ -9,6 +9,7 @@
 
 #include "util.h"
 #include "vfio-mig/fsm.h"
+#include "vfio-mig/testdev.h"
 #include "vfio-mig.h"
 
 const char *prog = "vfio-mig";
@@ -171,6 +172,21 @@ void fprint_checksum(FILE *f, struct vfm_handle *h, const char *label)
 void print_checksum(struct vfm_handle *h, const char *label)
 {
 	fprint_checksum(stdout, h, label);
+	print_dma_checksum(h, label);
+}
+
+void print_dma_checksum(struct vfm_handle *h, const char *label)
+{
+	size_t n = label ? strlen(label) : 0;
+	uint64_t iova, size;
+	void *ptr;
+
+	if (vfm_handle_dma_memory(h, &ptr, &iova, &size))
+		return;
+	printf("%s%sdma checksum: %016llx (%llu bytes at 0x%llx)\n", n ? label : "",
+	       n && label[n - 1] != ' ' ? " " : "",
+	       (unsigned long long)vfm_testdev_hash(ptr, (size_t)size), (unsigned long long)size,
+	       (unsigned long long)iova);
 }
 
 void fprint_stats(FILE *f, const char *what, const struct vfm_mig_stats *st)

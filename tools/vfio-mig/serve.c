@@ -107,6 +107,7 @@ int serve_main(int argc, char **argv)
 		return ret;
 	opts.log = tool_logger();
 	opts.testdev = td;
+	opts.dma = vfm_testdev_dma(td);
 	ret = EXIT_FAIL;
 	if (vfm_vu_server_create(vfm_testdev_device(td), &opts, &srv, err, sizeof(err))) {
 		fail("serve: %s", err);

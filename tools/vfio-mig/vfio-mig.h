@@ -56,6 +56,8 @@ void progress_end(struct progress_state *ps);
 /* Prints "checksum: <hex>" for sample devices; silent for others. */
 void print_checksum(struct vfm_handle *h, const char *label);
 void fprint_checksum(FILE *f, struct vfm_handle *h, const char *label);
+/* "dma checksum: <hex>" of the memory a handle mapped for its device's DMA, if any. */
+void print_dma_checksum(struct vfm_handle *h, const char *label);
 /* After a failure: each device's state (and checksum) on stderr, for the operator;
  * role is "source" or "destination". */
 void report_devices(const char *role, struct vfm_handle *const *devs, size_t n);

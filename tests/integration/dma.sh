@@ -1,0 +1,53 @@
+#!/bin/bash
+# DMA: a device writing client memory at a high rate while it migrates loses no write,
+# in-process, between vfio-user server processes, and over a socket channel.
+. "$(dirname "$0")/lib.sh"
+
+dma_of() { sed -n "s/^$1dma checksum: \([0-9a-f]*\) .*/\1/p" "$TMP/last.out" | head -n 1; }
+"$VFIO_MIG" info local:testdev,size=4K,dma=16M >"$TMP/last.out"
+ZERO=$(dma_of "")
+[ -n "$ZERO" ] && ok "info shows the DMA memory" || nok "info dma line"
+
+check "in-process, 1 GB/s of DMA writes" "$VFIO_MIG" migrate -q \
+	--from local:testdev,size=4M,seed=2,dma=32M,dma-rate=1G --to local:testdev,size=4M,dma=32M
+a=$(dma_of 'source ') b=$(dma_of 'destination ')
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "destination memory equals the source's" || nok "memory '$a' vs '$b'"
+[ "$a" != "$ZERO" ] && ok "the device really wrote its memory" || nok "memory untouched"
+
+if ! "$VFIO_MIG" serve --help >/dev/null 2>&1; then
+	skip "vfio-user is not built"
+	done_testing
+	exit $?
+fi
+start_server() { # start_server NAME SPEC
+	"$VFIO_MIG" serve --socket "$TMP/$1.sock" --device "$2" &
+	for _ in $(seq 100); do [ -S "$TMP/$1.sock" ] && return 0; sleep 0.05; done
+	return 1
+}
+cleanup_hook() { jobs -p | xargs -r kill 2>/dev/null; wait 2>/dev/null; }
+
+start_server a testdev,size=4M,seed=3,dma-rate=512M,dirty-rate=32M && start_server b testdev,size=4M &&
+	ok "two servers up" || nok "servers did not start"
+check "vfio-user: migrate with client memory mapped for DMA" "$VFIO_MIG" migrate -q \
+	--from "unix:$TMP/a.sock,dma=16M" --to "unix:$TMP/b.sock,dma=16M"
+a=$(dma_of 'source ') b=$(dma_of 'destination ')
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "vfio-user: no DMA write lost" || nok "vfio-user memory '$a' vs '$b'"
+[ "$(checksum_of 'source ')" = "$(checksum_of 'destination ')" ] && ok "vfio-user: state equal" || nok "state"
+
+expect_exit 1 "a destination without DMA memory is refused" "$VFIO_MIG" migrate -q \
+	--from "unix:$TMP/a.sock,dma=16M" --to "unix:$TMP/b.sock"
+grep -q "DMA memory" "$TMP/last.err" && ok "the refusal names the DMA memory" || nok "refusal: $(last_err)"
+grep -q "^source unix:$TMP/a.sock,dma=16M: RUNNING" "$TMP/last.err" && ok "source RUNNING" || nok "source state"
+
+"$VFIO_MIG" receive -q --listen "sock:$TMP/m.sock" --timeout 30 --device "unix:$TMP/b.sock,dma=16M" \
+	>"$TMP/recv.out" 2>"$TMP/recv.err" &
+recv=$!
+for _ in $(seq 100); do [ -S "$TMP/m.sock" ] && break; sleep 0.05; done
+check "over a socket channel with DMA memory" "$VFIO_MIG" migrate -q \
+	--from "unix:$TMP/a.sock,dma=16M" --to "sock:$TMP/m.sock"
+wait $recv && ok "receiver succeeded" || nok "receiver: $(cat "$TMP/recv.err")"
+a=$(dma_of 'source ')
+b=$(sed -n 's/^dma checksum: \([0-9a-f]*\) .*/\1/p' "$TMP/recv.out")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "channel: no DMA write lost" || nok "channel memory '$a' vs '$b'"
+
+done_testing
