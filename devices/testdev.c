@@ -733,21 +733,26 @@ static void *workload_main(void *arg)
 			owed = owed_dma = 0;
 			continue;
 		}
-		owed += (double)atomic_load(&td->rate) * (now - last);
-		owed_dma += (double)td->cfg.dma_rate * (now - last);
+		/* A slow machine does not pile up debt: at most two ticks' worth at a time. */
+		owed = VFM_MIN(owed + (double)atomic_load(&td->rate) * (now - last),
+			       (double)atomic_load(&td->rate) * 2 * WORKLOAD_TICK_NS / 1e9 +
+				       WORKLOAD_PIECE);
+		owed_dma = VFM_MIN(owed_dma + (double)td->cfg.dma_rate * (now - last),
+				   (double)td->cfg.dma_rate * 2 * WORKLOAD_TICK_NS / 1e9 + DMA_PIECE);
 		last = now;
-		if (owed < WORKLOAD_PIECE && owed_dma < DMA_PIECE)
-			continue;
-		pthread_mutex_lock(&td->lock);
-		if (atomic_load(&td->running)) {
-			if (owed >= WORKLOAD_PIECE)
-				workload_write(td, (uint64_t)owed);
-			if (owed_dma >= DMA_PIECE)
-				workload_dma(td, (uint64_t)owed_dma);
+		/* One piece per lock hold: saving and arcs get their turn in between. */
+		while ((owed >= WORKLOAD_PIECE || owed_dma >= DMA_PIECE) && !atomic_load(&td->stop)) {
+			pthread_mutex_lock(&td->lock);
+			if (atomic_load(&td->running)) {
+				if (owed >= WORKLOAD_PIECE)
+					workload_write(td, WORKLOAD_PIECE);
+				if (owed_dma >= DMA_PIECE)
+					workload_dma(td, DMA_PIECE);
+			}
+			pthread_mutex_unlock(&td->lock);
+			owed = owed >= WORKLOAD_PIECE ? owed - WORKLOAD_PIECE : owed;
+			owed_dma = owed_dma >= DMA_PIECE ? owed_dma - DMA_PIECE : owed_dma;
 		}
-		pthread_mutex_unlock(&td->lock);
-		owed -= (double)((uint64_t)owed / WORKLOAD_PIECE * WORKLOAD_PIECE);
-		owed_dma -= (double)((uint64_t)owed_dma / DMA_PIECE * DMA_PIECE);
 	}
 	return NULL;
 }

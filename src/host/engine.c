@@ -252,6 +252,9 @@ int vfm_recover_destination(struct vfm_handle *h)
 /* ---- the read pump: a reader thread feeding the calling thread ------------------------ */
 
 #define PUMP_SLOTS 4
+/* A budgeted (pre-copy) pump also stops after this long, so that a round stays short
+ * however slowly the device produces. */
+#define PUMP_ROUND_S 0.1
 
 struct pump_slot {
 	uint8_t *buf;
@@ -267,6 +270,7 @@ struct pump {
 	struct vfm_session *src;
 	size_t buf_size;
 	uint64_t budget; /* stop reading after this many bytes (0: to the end) */
+	double deadline; /* ... or after this time (0: none) */
 	uint64_t read;
 	const volatile sig_atomic_t *cancel;
 };
@@ -289,7 +293,7 @@ static void *pump_reader(void *arg)
 		}
 		pthread_mutex_unlock(&p->lock);
 		s = &p->slot[next];
-		if (p->budget && p->read >= p->budget) {
+		if ((p->budget && p->read >= p->budget) || (p->deadline && vfm_now() > p->deadline)) {
 			n = 0;
 		} else {
 			do {
@@ -327,7 +331,7 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64
 		 block_sink sink, void *ctx)
 {
 	struct pump p = { .src = src, .buf_size = buf_size, .budget = budget,
-			  .cancel = r->opts->cancel };
+			  .deadline = budget ? vfm_now() + PUMP_ROUND_S : 0, .cancel = r->opts->cancel };
 	pthread_t thread;
 	char why[256];
 	int rc = 0;
