@@ -21,8 +21,9 @@ check "report draws the timeline" "$VFIO_MIG" report "$TMP/conv.json" --svg "$TM
 grep -q '<svg' "$TMP/conv.svg" && grep -q 'downtime' "$TMP/conv.svg" && ok "svg has the downtime window" || nok "svg content"
 python3 -c "import xml.dom.minidom,sys; xml.dom.minidom.parse('$TMP/conv.svg')" && ok "svg is well-formed XML" || nok "svg XML"
 
+# Not converging: 512-byte reads move about 0.2 GB/s while the device dirties GB/s.
 expect_exit 1 "a pre-copy that cannot converge is abandoned" "$VFIO_MIG" migrate -q \
-	--from local:testdev,size=64M,dirty-rate=4G --to local:testdev,size=64M \
+	--from local:testdev,size=64M,dirty-rate=4G --to local:testdev,size=64M --buffer-size 512 \
 	--downtime-limit 1 --max-precopy-time 1500 --json "$TMP/fail.json"
 grep -q "downtime limit cannot be met" "$TMP/last.err" && ok "the reason is given" || nok "reason: $(last_err)"
 grep -q "^source local:testdev,size=64M,dirty-rate=4G: RUNNING" "$TMP/last.err" && ok "the source keeps running" ||
@@ -32,7 +33,7 @@ grep -q "^destination local:testdev,size=64M: RUNNING" "$TMP/last.err" && ok "th
 [ "$(json "$TMP/fail.json" "d['ok']")" = False ] && ok "json says it failed" || nok "json ok flag"
 
 check "--allow-overrun switches over anyway" "$VFIO_MIG" migrate -q \
-	--from local:testdev,size=64M,dirty-rate=4G --to local:testdev,size=64M \
+	--from local:testdev,size=64M,dirty-rate=4G --to local:testdev,size=64M --buffer-size 512 \
 	--downtime-limit 1 --max-precopy-time 500 --allow-overrun
 grep -q "exceeds the limit" "$TMP/last.err" && ok "overrun is warned about" || nok "overrun warning"
 
