@@ -75,7 +75,7 @@ static void *sock_write_main(void *arg)
 
 double bench_socket_gbps(int domain_fds[2], size_t total)
 {
-	struct sock_writer w = { .fd = domain_fds[0], .total = total, .chunk = 1u << 20 };
+	struct sock_writer w = {.fd = domain_fds[0], .total = total, .chunk = 1u << 20};
 	char *buf = malloc(1u << 20);
 	size_t got = 0;
 	pthread_t t;
@@ -100,9 +100,9 @@ double bench_socket_gbps(int domain_fds[2], size_t total)
 /* TCP over loopback with 1 MiB writes: the limit of the TCP cases. */
 static double tcp_loopback_gbps(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
-	int l = socket(AF_INET, SOCK_STREAM, 0), fds[2] = { -1, -1 };
+	int l = socket(AF_INET, SOCK_STREAM, 0), fds[2] = {-1, -1};
 	double r = 0;
 
 	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
@@ -188,7 +188,7 @@ static void *save_main(void *arg)
 
 static int case_save_load(uint64_t size, struct bench_result *res)
 {
-	struct saver s = { 0 };
+	struct saver s = {0};
 	struct vfm_handle *b;
 	struct vfm_mig_stats st;
 	struct vfm_chan in;
@@ -218,8 +218,8 @@ static int case_save_load(uint64_t size, struct bench_result *res)
 }
 
 static const struct bench_case local_cases[] = {
-	{ "local", "migrate, in-process (direct)", case_local, "64M,1G" },
-	{ "save-load", "save -> UNIX socket -> load", case_save_load, "64M,1G" },
+	{"local", "migrate, in-process (direct)", case_local, "64M,1G"},
+	{"save-load", "save -> UNIX socket -> load", case_save_load, "64M,1G"},
 };
 
 /* Runs fn in a child; the child's peak RSS comes back through wait4. */
@@ -233,7 +233,7 @@ int bench_in_child(const struct bench_case *c, uint64_t size, struct bench_resul
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		struct bench_result r = { 0 };
+		struct bench_result r = {0};
 		int rc = c->run(size, &r);
 
 		close(p[0]);
@@ -268,10 +268,10 @@ static bool wanted(const char *list, const char *name)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "sizes", required_argument, NULL, 's' },
-		{ "cases", required_argument, NULL, 'c' },
-		{ "repeat", required_argument, NULL, 'r' },
-		{ 0 },
+		{"sizes", required_argument, NULL, 's'},
+		{"cases", required_argument, NULL, 'c'},
+		{"repeat", required_argument, NULL, 'r'},
+		{0},
 	};
 	const char *sizes = NULL, *cases = NULL;
 	int c, repeat = 3;
@@ -296,16 +296,17 @@ int main(int argc, char **argv)
 	printf("| case | state | time (s) | GB/s | / memcpy | / socket | downtime (ms) | peak RSS | RSS - 2 x state |\n");
 	printf("|---|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < VFM_ARRAY_SIZE(local_cases) + bench_extra_count(); i++) {
-		const struct bench_case *bc = i < VFM_ARRAY_SIZE(local_cases)
-						      ? &local_cases[i]
-						      : bench_extra(i - VFM_ARRAY_SIZE(local_cases));
+		const struct bench_case *bc =
+			i < VFM_ARRAY_SIZE(local_cases)
+				? &local_cases[i]
+				: bench_extra(i - VFM_ARRAY_SIZE(local_cases));
 
 		if (cases && !wanted(cases, bc->name))
 			continue;
 		for (const char *p = sizes ? sizes : bc->sizes; p && *p;) {
 			char tok[32], a[32], b[32];
 			size_t n = strcspn(p, ",");
-			struct bench_result best = { 0 }, r;
+			struct bench_result best = {0}, r;
 			uint64_t size;
 
 			snprintf(tok, sizeof(tok), "%.*s", (int)n, p);
@@ -329,8 +330,8 @@ int main(int argc, char **argv)
 			vfm_format_size(over > 0 ? (uint64_t)over : 0, b, sizeof(b));
 			if (over < 0)
 				snprintf(b, sizeof(b), "(state in other processes)");
-			printf("| %s | %s | %.3f | %.2f | %.2f | %.2f | %.3f | %s | %s |\n", bc->what,
-			       tok, best.seconds, gbps, gbps / mem, gbps / sock,
+			printf("| %s | %s | %.3f | %.2f | %.2f | %.2f | %.3f | %s | %s |\n",
+			       bc->what, tok, best.seconds, gbps, gbps / mem, gbps / sock,
 			       best.downtime_s * 1e3, a, b);
 			fflush(stdout);
 		}

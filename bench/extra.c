@@ -28,8 +28,8 @@ static int open_local(uint64_t size, uint64_t seed, const char *extra, struct vf
 {
 	char spec[160], err[VFM_ERR_LEN];
 
-	snprintf(spec, sizeof(spec), "local:testdev,size=%llu,seed=%llu%s", (unsigned long long)size,
-		 (unsigned long long)seed, extra);
+	snprintf(spec, sizeof(spec), "local:testdev,size=%llu,seed=%llu%s",
+		 (unsigned long long)size, (unsigned long long)seed, extra);
 	if (vfm_handle_open(spec, NULL, h, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
 	return 0;
@@ -37,11 +37,11 @@ static int open_local(uint64_t size, uint64_t seed, const char *extra, struct vf
 
 static int live(uint64_t size, const char *rate, struct bench_result *res)
 {
-	struct vfm_mig_opts opts = { .precopy = true, .downtime_limit_ms = 300 };
+	struct vfm_mig_opts opts = {.precopy = true, .downtime_limit_ms = 300};
 	struct vfm_handle *a, *b;
 	struct vfm_mig_stats st;
 	char err[VFM_ERR_LEN], extra[64];
-	struct timespec settle = { .tv_sec = 0, .tv_nsec = 200000000 };
+	struct timespec settle = {.tv_sec = 0, .tv_nsec = 200000000};
 
 	snprintf(extra, sizeof(extra), ",dirty-rate=%s", rate);
 	if (open_local(size, 1, extra, &a) || open_local(size, 2, "", &b))
@@ -74,7 +74,7 @@ static int live_256(uint64_t size, struct bench_result *res)
 
 static int four_devices(uint64_t size, struct bench_result *res)
 {
-	struct vfm_mig_opts opts = { .precopy = false };
+	struct vfm_mig_opts opts = {.precopy = false};
 	struct vfm_handle *a[4], *b[4];
 	struct vfm_mig_stats st;
 	char err[VFM_ERR_LEN];
@@ -98,7 +98,7 @@ static int four_devices(uint64_t size, struct bench_result *res)
 
 static int one_device(uint64_t size, struct bench_result *res)
 {
-	struct vfm_mig_opts opts = { .precopy = false };
+	struct vfm_mig_opts opts = {.precopy = false};
 	struct vfm_handle *a, *b;
 	struct vfm_mig_stats st;
 	char err[VFM_ERR_LEN];
@@ -139,8 +139,8 @@ static void *receive_main(void *arg)
 
 static int tcp_case(uint64_t size, struct bench_result *res)
 {
-	struct vfm_mig_opts opts = { .precopy = false };
-	struct receiver rv = { 0 };
+	struct vfm_mig_opts opts = {.precopy = false};
+	struct receiver rv = {0};
 	struct vfm_chan ch, dummy;
 	struct vfm_handle *a;
 	struct vfm_mig_stats st;
@@ -181,13 +181,13 @@ static void on_term(int sig)
 
 static pid_t serve(const char *path, uint64_t size, uint64_t seed)
 {
-	struct timespec nap = { .tv_sec = 0, .tv_nsec = 10000000 };
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 10000000};
 	struct stat st;
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		struct vfm_testdev_config cfg;
-		struct vfm_vu_server_opts o = { 0 };
+		struct vfm_vu_server_opts o = {0};
 		struct vfm_testdev *td;
 		struct vfm_vu_server *srv;
 		char err[VFM_ERR_LEN];
@@ -261,7 +261,7 @@ static int vu_read_only(uint64_t size, struct bench_result *res)
 
 static int vu_migrate(uint64_t size, struct bench_result *res)
 {
-	struct vfm_mig_opts opts = { .precopy = false };
+	struct vfm_mig_opts opts = {.precopy = false};
 	char a[64], b[64], err[VFM_ERR_LEN];
 	struct vfm_handle *ha, *hb;
 	struct vfm_mig_stats st;
@@ -316,17 +316,17 @@ static int vu_latency(uint64_t size, struct bench_result *res)
 
 static const struct bench_case cases[] = {
 #ifdef VFM_HAVE_VFIO_USER
-	{ "vu-read", "vfio-user: STOP_COPY read only", vu_read_only, "64M,512M" },
-	{ "vu-migrate", "vfio-user: server -> client -> server", vu_migrate, "64M,512M" },
-	{ "vu-latency", "vfio-user: one SET round trip (downtime column = ms per SET)", vu_latency,
-	  "4K" },
+	{"vu-read", "vfio-user: STOP_COPY read only", vu_read_only, "64M,512M"},
+	{"vu-migrate", "vfio-user: server -> client -> server", vu_migrate, "64M,512M"},
+	{"vu-latency", "vfio-user: one SET round trip (downtime column = ms per SET)", vu_latency,
+	 "4K"},
 #endif
-	{ "live-0", "live, pre-copy, dirty 0 B/s, limit 300 ms", live_0, "1G" },
-	{ "live-64", "live, pre-copy, dirty 64 MiB/s, limit 300 ms", live_64, "1G" },
-	{ "live-256", "live, pre-copy, dirty 256 MiB/s, limit 300 ms", live_256, "1G" },
-	{ "one", "1 device, stop-copy", one_device, "1G" },
-	{ "four", "4 devices of 1/4 the size each, in parallel", four_devices, "1G" },
-	{ "tcp", "send -> TCP loopback -> receive", tcp_case, "1G" },
+	{"live-0", "live, pre-copy, dirty 0 B/s, limit 300 ms", live_0, "1G"},
+	{"live-64", "live, pre-copy, dirty 64 MiB/s, limit 300 ms", live_64, "1G"},
+	{"live-256", "live, pre-copy, dirty 256 MiB/s, limit 300 ms", live_256, "1G"},
+	{"one", "1 device, stop-copy", one_device, "1G"},
+	{"four", "4 devices of 1/4 the size each, in parallel", four_devices, "1G"},
+	{"tcp", "send -> TCP loopback -> receive", tcp_case, "1G"},
 };
 
 size_t bench_extra_count(void)

@@ -20,26 +20,26 @@
 #include "vfio-mig/fsm.h"
 #include "vfio-mig/testdev.h"
 
-#define ARC_LOG_LEN 256
-#define WORKLOAD_PIECE VFM_TESTDEV_CHUNK /* whole chunks: no dirty amplification */
+#define ARC_LOG_LEN	 256
+#define WORKLOAD_PIECE	 VFM_TESTDEV_CHUNK /* whole chunks: no dirty amplification */
 #define WORKLOAD_TICK_NS 5000000L
-#define DMA_PIECE 4096u
+#define DMA_PIECE	 4096u
 
 struct save_cursor {
 	bool active;
-	bool tracking;	    /* the device runs while saving: log dirty chunks */
+	bool tracking; /* the device runs while saving: log dirty chunks */
 	bool header_sent;
 	bool end_sent;
-	uint64_t next_chunk;	 /* first pass */
-	uint64_t first_emitted;	 /* bytes of the first pass emitted */
+	uint64_t next_chunk;	/* first pass */
+	uint64_t first_emitted; /* bytes of the first pass emitted */
 	uint64_t dirty_cursor;
 	uint8_t rec[VFM_TESTDEV_REC_SIZE];
-	uint32_t rec_off, rec_len; /* header bytes still to emit */
+	uint32_t rec_off, rec_len;  /* header bytes still to emit */
 	uint64_t pay_off, pay_left; /* payload still to emit (state offset) */
-	uint64_t chunk;		 /* chunk of the current DATA record */
-	bool staged;		 /* its payload is emitted from td->stage */
+	uint64_t chunk;		    /* chunk of the current DATA record */
+	bool staged;		    /* its payload is emitted from td->stage */
 	bool pay_first_pass;
-	uint64_t pos;		 /* stream offset */
+	uint64_t pos; /* stream offset */
 };
 
 struct load_cursor {
@@ -65,7 +65,7 @@ struct vfm_testdev {
 	pthread_mutex_t lock;
 	uint8_t *mem;
 	uint64_t nchunks;
-	uint64_t *dirty;   /* one bit per chunk */
+	uint64_t *dirty; /* one bit per chunk */
 	uint64_t ndirty;
 	uint64_t *covered; /* one bit per chunk, while loading */
 	uint64_t *sums;	   /* hash of each chunk as last sent or received */
@@ -106,8 +106,8 @@ static uint64_t rotl64(uint64_t x, int r)
 uint64_t vfm_testdev_hash(const void *buf, size_t len)
 {
 	static const uint64_t p1 = 0x9e3779b185ebca87ull, p2 = 0xc2b2ae3d27d4eb4full;
-	uint64_t h[4] = { 0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
-			  0x082efa98ec4e6c89ull };
+	uint64_t h[4] = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
+			 0x082efa98ec4e6c89ull};
 	const uint8_t *p = buf;
 	size_t total = len;
 	uint64_t out;
@@ -284,7 +284,8 @@ static bool save_next_record(struct vfm_testdev *td)
 	} else if (next_dirty(td, &chunk)) {
 		start_data(td, chunk, false);
 	} else if (td->state == VFM_STATE_STOP_COPY && !sv->end_sent) {
-		put_rec(sv->rec, VFM_TESTDEV_REC_END, 0, fold_sums(td->cfg.size, td->sums, td->nchunks));
+		put_rec(sv->rec, VFM_TESTDEV_REC_END, 0,
+			fold_sums(td->cfg.size, td->sums, td->nchunks));
 		sv->end_sent = true;
 		sv->pay_first_pass = false;
 	} else {
@@ -370,8 +371,8 @@ static ssize_t td_save(void *opaque, void *buf, size_t len)
 static void td_precopy_numbers(struct vfm_testdev *td, uint64_t *initial, uint64_t *dirty)
 {
 	uint64_t total = first_pass_total(td);
-	uint64_t pending = td->sv.pay_first_pass ? 0 : (td->sv.rec_len - td->sv.rec_off) +
-							      td->sv.pay_left;
+	uint64_t pending =
+		td->sv.pay_first_pass ? 0 : (td->sv.rec_len - td->sv.rec_off) + td->sv.pay_left;
 
 	*initial = total > td->sv.first_emitted ? total - td->sv.first_emitted : 0;
 	*dirty = td->ndirty * (VFM_TESTDEV_REC_SIZE + VFM_TESTDEV_CHUNK) + pending;
@@ -445,8 +446,7 @@ static int load_record(struct vfm_testdev *td)
 					 type, len);
 		if (arg != td->cfg.size)
 			return load_fail(td, "source state is %llu bytes, this device holds %llu",
-					 (unsigned long long)arg,
-					 (unsigned long long)td->cfg.size);
+					 (unsigned long long)arg, (unsigned long long)td->cfg.size);
 		ld->header_ok = true;
 		return 0;
 	}
@@ -720,7 +720,7 @@ static void workload_dma(struct vfm_testdev *td, uint64_t bytes)
 static void *workload_main(void *arg)
 {
 	struct vfm_testdev *td = arg;
-	struct timespec tick = { .tv_sec = 0, .tv_nsec = WORKLOAD_TICK_NS };
+	struct timespec tick = {.tv_sec = 0, .tv_nsec = WORKLOAD_TICK_NS};
 	double last = vfm_now(), owed = 0, owed_dma = 0;
 
 	while (!atomic_load(&td->stop)) {
@@ -737,11 +737,13 @@ static void *workload_main(void *arg)
 		owed = VFM_MIN(owed + (double)atomic_load(&td->rate) * (now - last),
 			       (double)atomic_load(&td->rate) * 2 * WORKLOAD_TICK_NS / 1e9 +
 				       WORKLOAD_PIECE);
-		owed_dma = VFM_MIN(owed_dma + (double)td->cfg.dma_rate * (now - last),
-				   (double)td->cfg.dma_rate * 2 * WORKLOAD_TICK_NS / 1e9 + DMA_PIECE);
+		owed_dma =
+			VFM_MIN(owed_dma + (double)td->cfg.dma_rate * (now - last),
+				(double)td->cfg.dma_rate * 2 * WORKLOAD_TICK_NS / 1e9 + DMA_PIECE);
 		last = now;
 		/* One piece per lock hold: saving and arcs get their turn in between. */
-		while ((owed >= WORKLOAD_PIECE || owed_dma >= DMA_PIECE) && !atomic_load(&td->stop)) {
+		while ((owed >= WORKLOAD_PIECE || owed_dma >= DMA_PIECE) &&
+		       !atomic_load(&td->stop)) {
 			pthread_mutex_lock(&td->lock);
 			if (atomic_load(&td->running)) {
 				if (owed >= WORKLOAD_PIECE)
@@ -816,18 +818,18 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } bugs[] = {
-	{ "wrong-path", VFM_VIOLATE_WRONG_PATH },
-	{ "fd-on-non-opening-arc", VFM_VIOLATE_FD_ON_NON_OPENING_ARC },
-	{ "no-fd-on-opening-arc", VFM_VIOLATE_NO_FD_ON_OPENING_ARC },
-	{ "stream-not-ending", VFM_VIOLATE_STREAM_NOT_ENDING },
-	{ "session-survives-reset", VFM_VIOLATE_SESSION_SURVIVES_RESET },
-	{ "session-survives-arc", VFM_VIOLATE_SESSION_SURVIVES_ARC },
-	{ "enomsg-in-stop-copy", VFM_VIOLATE_ENOMSG_IN_STOP_COPY },
-	{ "precopy-grows", VFM_VIOLATE_PRECOPY_GROWS },
-	{ "accept-invalid-data", VFM_VIOLATE_ACCEPT_INVALID_DATA },
-	{ "reset-not-running", VFM_VIOLATE_RESET_NOT_RUNNING },
-	{ "refused-arc-accepted", VFM_VIOLATE_REFUSED_ARC_ACCEPTED },
-	{ "feature-precedence", VFM_VIOLATE_FEATURE_PRECEDENCE },
+	{"wrong-path", VFM_VIOLATE_WRONG_PATH},
+	{"fd-on-non-opening-arc", VFM_VIOLATE_FD_ON_NON_OPENING_ARC},
+	{"no-fd-on-opening-arc", VFM_VIOLATE_NO_FD_ON_OPENING_ARC},
+	{"stream-not-ending", VFM_VIOLATE_STREAM_NOT_ENDING},
+	{"session-survives-reset", VFM_VIOLATE_SESSION_SURVIVES_RESET},
+	{"session-survives-arc", VFM_VIOLATE_SESSION_SURVIVES_ARC},
+	{"enomsg-in-stop-copy", VFM_VIOLATE_ENOMSG_IN_STOP_COPY},
+	{"precopy-grows", VFM_VIOLATE_PRECOPY_GROWS},
+	{"accept-invalid-data", VFM_VIOLATE_ACCEPT_INVALID_DATA},
+	{"reset-not-running", VFM_VIOLATE_RESET_NOT_RUNNING},
+	{"refused-arc-accepted", VFM_VIOLATE_REFUSED_ARC_ACCEPTED},
+	{"feature-precedence", VFM_VIOLATE_FEATURE_PRECEDENCE},
 };
 
 static int parse_bug(const char *v, uint32_t *violations)
@@ -848,8 +850,9 @@ static int parse_bug(const char *v, uint32_t *violations)
 static int parse_option(struct vfm_testdev_config *cfg, const char *key, const char *v)
 {
 	if (!strcmp(key, "size"))
-		return vfm_parse_size(v, &cfg->size) ? -EINVAL
-		       : cfg->size > VFM_TESTDEV_MAX_SIZE ? -ERANGE : 0;
+		return vfm_parse_size(v, &cfg->size)	  ? -EINVAL
+		       : cfg->size > VFM_TESTDEV_MAX_SIZE ? -ERANGE
+							  : 0;
 	if (!strcmp(key, "seed"))
 		return vfm_parse_size(v, &cfg->seed);
 	if (!strcmp(key, "dirty-rate"))
@@ -861,8 +864,9 @@ static int parse_option(struct vfm_testdev_config *cfg, const char *key, const c
 	if (!strcmp(key, "enomsg"))
 		return parse_bool(v, &cfg->enomsg);
 	if (!strcmp(key, "dma"))
-		return vfm_parse_size(v, &cfg->dma_size) ? -EINVAL
-		       : cfg->dma_size > VFM_TESTDEV_MAX_SIZE ? -ERANGE : 0;
+		return vfm_parse_size(v, &cfg->dma_size)      ? -EINVAL
+		       : cfg->dma_size > VFM_TESTDEV_MAX_SIZE ? -ERANGE
+							      : 0;
 	if (!strcmp(key, "dma-rate"))
 		return vfm_parse_size(v, &cfg->dma_rate);
 	if (!strcmp(key, "reject-load"))
@@ -911,8 +915,8 @@ int vfm_testdev_parse(const char *spec, struct vfm_testdev_config *cfg, char *er
 		if (rc == -ENOENT)
 			return vfm_errf(err, errlen, -EINVAL, "testdev: unknown option '%s'", tok);
 		if (rc == -ERANGE)
-			return vfm_errf(err, errlen, -EINVAL, "testdev: %s=%s is out of range",
-					tok, eq + 1);
+			return vfm_errf(err, errlen, -EINVAL, "testdev: %s=%s is out of range", tok,
+					eq + 1);
 		if (rc)
 			return vfm_errf(err, errlen, -EINVAL, "testdev: bad value for %s: '%s'",
 					tok, eq + 1);
@@ -947,7 +951,7 @@ int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 		       const struct vfm_logger *log, struct vfm_testdev **out, char *err,
 		       size_t errlen)
 {
-	struct vfm_device_config dcfg = { 0 };
+	struct vfm_device_config dcfg = {0};
 	struct vfm_testdev *td;
 	int rc;
 

@@ -24,18 +24,18 @@
 /* vfio_from_fsm_table[cur][new], uAPI doc section 3.2. */
 static const uint8_t fsm_table[VFM_STATE_NR][VFM_STATE_NR] = {
 	/*            ERR  STP  RUN  SCP  RES  RP2  PRE  PP2 */
-	[ERR] = { ERR, ERR, ERR, ERR, ERR, ERR, ERR, ERR },
-	[STP] = { ERR, STP, RP2, SCP, RES, RP2, RP2, RP2 },
-	[RUN] = { ERR, RP2, RUN, RP2, RP2, RP2, PRE, RP2 },
-	[SCP] = { ERR, STP, STP, SCP, STP, STP, ERR, ERR },
-	[RES] = { ERR, STP, STP, STP, RES, STP, STP, STP },
-	[RP2] = { ERR, STP, RUN, STP, STP, RP2, RUN, PP2 },
-	[PRE] = { ERR, RUN, RUN, PP2, RUN, RUN, PRE, PP2 },
-	[PP2] = { ERR, RP2, RP2, SCP, RP2, RP2, PRE, PP2 },
+	[ERR] = {ERR, ERR, ERR, ERR, ERR, ERR, ERR, ERR},
+	[STP] = {ERR, STP, RP2, SCP, RES, RP2, RP2, RP2},
+	[RUN] = {ERR, RP2, RUN, RP2, RP2, RP2, PRE, RP2},
+	[SCP] = {ERR, STP, STP, SCP, STP, STP, ERR, ERR},
+	[RES] = {ERR, STP, STP, STP, RES, STP, STP, STP},
+	[RP2] = {ERR, STP, RUN, STP, STP, RP2, RUN, PP2},
+	[PRE] = {ERR, RUN, RUN, PP2, RUN, RUN, PRE, PP2},
+	[PP2] = {ERR, RP2, RP2, SCP, RP2, RP2, PRE, PP2},
 };
 
 static const char *const state_names[VFM_STATE_NR] = {
-	[ERR] = "ERROR",   [STP] = "STOP",	  [RUN] = "RUNNING",  [SCP] = "STOP_COPY",
+	[ERR] = "ERROR",    [STP] = "STOP",	   [RUN] = "RUNNING",  [SCP] = "STOP_COPY",
 	[RES] = "RESUMING", [RP2] = "RUNNING_P2P", [PRE] = "PRE_COPY", [PP2] = "PRE_COPY_P2P",
 };
 
@@ -67,15 +67,16 @@ static const struct {
 	const char *name;
 	uint64_t bit;
 } flag_names[] = {
-	{ "stop-copy", VFM_MIGRATION_STOP_COPY },
-	{ "p2p", VFM_MIGRATION_P2P },
-	{ "pre-copy", VFM_MIGRATION_PRE_COPY },
+	{"stop-copy", VFM_MIGRATION_STOP_COPY},
+	{"p2p", VFM_MIGRATION_P2P},
+	{"pre-copy", VFM_MIGRATION_PRE_COPY},
 };
 
 static int flag_word(const char *word, size_t len, uint64_t *bit)
 {
 	for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++) {
-		if (strlen(flag_names[i].name) == len && strncasecmp(word, flag_names[i].name, len) == 0) {
+		if (strlen(flag_names[i].name) == len &&
+		    strncasecmp(word, flag_names[i].name, len) == 0) {
 			*bit = flag_names[i].bit;
 			return 0;
 		}
@@ -119,7 +120,7 @@ int vfm_flags_parse(const char *text, uint64_t *flags)
 
 void vfm_flags_format(uint64_t flags, char *buf, size_t len)
 {
-	static const char *const names[] = { "STOP_COPY", "P2P", "PRE_COPY" };
+	static const char *const names[] = {"STOP_COPY", "P2P", "PRE_COPY"};
 	size_t used = 0;
 
 	if (!len)

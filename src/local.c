@@ -126,8 +126,8 @@ static int l_log_start(struct vfm_handle *h,
 		       const struct vfm_device_feature_dma_logging_range *ranges, uint32_t n,
 		       uint64_t *page_size)
 {
-	struct vfm_device_feature_dma_logging_control ctl = { .page_size = *page_size,
-							      .num_ranges = n };
+	struct vfm_device_feature_dma_logging_control ctl = {.page_size = *page_size,
+							     .num_ranges = n};
 	size_t len = sizeof(struct vfm_device_feature) + sizeof(ctl) + (size_t)n * sizeof(*ranges);
 	struct vfm_device_feature *f;
 	int rc;
@@ -166,7 +166,7 @@ static int l_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length, ui
 	uint64_t pages = page_size ? (length + page_size - 1) / page_size : 0;
 	size_t words = (size_t)((pages + 63) / 64);
 	size_t len = sizeof(struct vfm_device_feature) + 24 + words * 8;
-	uint64_t req[3] = { iova, length, page_size };
+	uint64_t req[3] = {iova, length, page_size};
 	struct vfm_device_feature *f;
 	int rc;
 

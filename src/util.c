@@ -77,7 +77,7 @@ int vfm_parse_size(const char *text, uint64_t *out)
 
 void vfm_format_size(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)bytes;
 	unsigned u = 0;
 

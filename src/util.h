@@ -10,8 +10,8 @@
 #include "vfio-mig/log.h"
 
 #define VFM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define VFM_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define VFM_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VFM_MIN(a, b)	  ((a) < (b) ? (a) : (b))
+#define VFM_MAX(a, b)	  ((a) > (b) ? (a) : (b))
 
 /* snprintf into an error buffer (no-op for a NULL buffer); returns rc. */
 int vfm_errf(char *buf, size_t len, int rc, const char *fmt, ...)

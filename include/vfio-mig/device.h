@@ -72,11 +72,11 @@ enum vfm_violation {
 };
 
 struct vfm_device_config {
-	const char *name;	  /* for traces and errors */
-	uint64_t flags;		  /* VFM_MIGRATION_*; STOP_COPY is required */
-	bool precopy_end_enomsg;  /* temporary end in PRE_COPY: true = -ENOMSG (the "should"
+	const char *name;	 /* for traces and errors */
+	uint64_t flags;		 /* VFM_MIGRATION_*; STOP_COPY is required */
+	bool precopy_end_enomsg; /* temporary end in PRE_COPY: true = -ENOMSG (the "should"
 				     of the uAPI), false = 0 (as mtty does) */
-	uint32_t violations;	  /* enum vfm_violation bits; 0 for a conforming device */
+	uint32_t violations;	 /* enum vfm_violation bits; 0 for a conforming device */
 	struct vfm_logger log;
 };
 

@@ -17,7 +17,7 @@
 #include "uapi.h"
 
 #define VFM_DMA_MAX_REGIONS 64
-#define VFM_DMA_LOG_PAGE 4096u
+#define VFM_DMA_LOG_PAGE    4096u
 
 struct vfm_dma;
 

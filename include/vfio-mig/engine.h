@@ -21,11 +21,11 @@
 #include "log.h"
 #include "stream.h"
 
-#define VFM_DEFAULT_BUF_SIZE	(1u << 20)
-#define VFM_MAX_BUF_SIZE	(64u << 20)
+#define VFM_DEFAULT_BUF_SIZE (1u << 20)
+#define VFM_MAX_BUF_SIZE     (64u << 20)
 /* Pending-size estimate when a device cannot tell its stop-copy size (QEMU's value). */
 #define VFM_STOP_COPY_SIZE_FALLBACK (100ull << 30)
-#define VFM_MAX_DEVICES		VFM_STREAM_MAX_SECTIONS
+#define VFM_MAX_DEVICES		    VFM_STREAM_MAX_SECTIONS
 
 enum vfm_phase {
 	VFM_PHASE_SETUP = 0,
@@ -41,31 +41,31 @@ const char *vfm_phase_name(enum vfm_phase p);
 
 struct vfm_progress {
 	enum vfm_phase phase;
-	uint64_t bytes;	      /* bytes moved so far in this run */
-	uint64_t total;	      /* expected total (an estimate; 0 if unknown) */
+	uint64_t bytes; /* bytes moved so far in this run */
+	uint64_t total; /* expected total (an estimate; 0 if unknown) */
 	double elapsed_s;
-	double rate;	      /* bytes/s measured over the run so far */
-	uint32_t round;	      /* pre-copy round */
+	double rate;		/* bytes/s measured over the run so far */
+	uint32_t round;		/* pre-copy round */
 	double est_downtime_ms; /* pre-copy: the estimate for stopping now */
 };
 
 /* What a run did, over time, for --json and the SVG report. Caller-owned, optional. */
-#define VFM_TL_MAX_ROUNDS 2048
+#define VFM_TL_MAX_ROUNDS  2048
 #define VFM_TL_MAX_SAMPLES 1024
 
 struct vfm_tl_device {
 	char name[128];
-	bool precopy;		/* went through PRE_COPY */
+	bool precopy; /* went through PRE_COPY */
 	/* seconds from the start of the run; 0 = did not happen */
 	double t_precopy, t_init_done, t_stop, t_stop_copy, t_stop_copy_end, t_running;
 	uint64_t precopy_bytes, stop_copy_bytes;
 };
 
 struct vfm_tl_round {
-	double t;		/* end of the round */
-	uint64_t bytes;		/* pre-copy bytes moved in the round */
-	uint64_t pending;	/* stop-copy bytes the devices still report */
-	double bandwidth;	/* bytes/s estimate after the round */
+	double t;	  /* end of the round */
+	uint64_t bytes;	  /* pre-copy bytes moved in the round */
+	uint64_t pending; /* stop-copy bytes the devices still report */
+	double bandwidth; /* bytes/s estimate after the round */
 	double est_downtime_ms;
 };
 
@@ -89,16 +89,16 @@ struct vfm_timeline {
 typedef void (*vfm_progress_fn)(void *opaque, const struct vfm_progress *p);
 
 struct vfm_mig_opts {
-	size_t buf_size; /* 0: MIN(1 MiB, stop-copy size), as QEMU does */
+	size_t buf_size;   /* 0: MIN(1 MiB, stop-copy size), as QEMU does */
 	bool keep_running; /* after a successful save, return the source to RUNNING */
 	/* Live migration (vfm_migrate and vfm_save): */
-	bool precopy;		  /* take devices with PRE_COPY through pre-copy first */
+	bool precopy;		    /* take devices with PRE_COPY through pre-copy first */
 	uint32_t downtime_limit_ms; /* 0: 300 */
-	uint32_t max_precopy_ms;  /* 0: 60000; then give up, or switch over with allow_overrun */
-	bool allow_overrun;	  /* switch over even when the estimate exceeds the limit */
-	bool allow_no_p2p;	  /* several devices although one lacks P2P */
-	bool no_switchover_ack;	  /* do not wait for the destination's confirmation */
-	bool single_channel;	  /* vfm_send_uri: no side channels for several devices */
+	uint32_t max_precopy_ms;    /* 0: 60000; then give up, or switch over with allow_overrun */
+	bool allow_overrun;	    /* switch over even when the estimate exceeds the limit */
+	bool allow_no_p2p;	    /* several devices although one lacks P2P */
+	bool no_switchover_ack;	    /* do not wait for the destination's confirmation */
+	bool single_channel;	    /* vfm_send_uri: no side channels for several devices */
 	struct vfm_timeline *timeline; /* filled when set */
 	struct vfm_logger log;
 	vfm_progress_fn progress;
@@ -107,18 +107,18 @@ struct vfm_mig_opts {
 };
 
 struct vfm_mig_stats {
-	uint64_t bytes;		/* device data bytes moved */
-	uint64_t blocks;	/* data blocks */
+	uint64_t bytes;		 /* device data bytes moved */
+	uint64_t blocks;	 /* data blocks */
 	uint64_t stop_copy_size; /* sum of the devices' reported stop-copy sizes */
-	uint64_t pending_size;	/* same, with the fallback for devices that cannot tell */
-	size_t buf_size;	/* read buffer used */
+	uint64_t pending_size;	 /* same, with the fallback for devices that cannot tell */
+	size_t buf_size;	 /* read buffer used */
 	double total_s;
-	double downtime_s;	/* first source leaves RUNNING .. last destination RUNNING */
+	double downtime_s; /* first source leaves RUNNING .. last destination RUNNING */
 	double stop_copy_s;
 	double precopy_s;
-	uint32_t rounds;	/* pre-copy rounds */
+	uint32_t rounds; /* pre-copy rounds */
 	uint64_t precopy_bytes;
-	double est_downtime_ms;	/* the estimate at switch-over */
+	double est_downtime_ms; /* the estimate at switch-over */
 };
 
 /* Saves n devices into the channel. On success the sources are left STOP (as QEMU leaves a

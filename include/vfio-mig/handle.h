@@ -110,8 +110,8 @@ int vfm_handle_log_start(struct vfm_handle *h,
 			 const struct vfm_device_feature_dma_logging_range *ranges, uint32_t n,
 			 uint64_t *page_size);
 int vfm_handle_log_stop(struct vfm_handle *h);
-int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length,
-			  uint64_t page_size, uint64_t *bitmap);
+int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length, uint64_t page_size,
+			  uint64_t *bitmap);
 int vfm_handle_checksum(struct vfm_handle *h, uint64_t *sum);
 /* The client memory mapped for the device's DMA: 0, or -ENOENT when there is none. */
 int vfm_handle_dma_memory(struct vfm_handle *h, void **ptr, uint64_t *iova, uint64_t *size);

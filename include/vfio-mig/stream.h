@@ -49,11 +49,9 @@ bool vfm_chan_is_uri(const char *s);
 int vfm_chan_open_out(const char *uri, struct vfm_chan *ch, char *err, size_t errlen);
 /* Destination side: listens (tcp, sock: the path appears only once listening) or opens
  * the file; *listen_fd is -1 for files, which are opened straight into ch. */
-int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err,
-		    size_t errlen);
+int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err, size_t errlen);
 /* Accepts one connection on a listening socket, waiting at most timeout_ms (< 0 forever). */
-int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err,
-		    size_t errlen);
+int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err, size_t errlen);
 void vfm_chan_close(struct vfm_chan *ch);
 
 /* Waits until the channel is readable: 1 readable, 0 timeout, < 0 error. */
@@ -64,7 +62,7 @@ int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms);
  * destination answers on the stream's socket, and after the stream's EOF the source
  * commits or aborts. Framing: be32 magic "VMC1", u8 type, u8 0, be16 length, payload.
  */
-#define VFM_CTL_MAGIC 0x564d4331u
+#define VFM_CTL_MAGIC	    0x564d4331u
 #define VFM_CTL_MAX_PAYLOAD 1024
 enum vfm_ctl_type {
 	VFM_CTL_ACK = 1,    /* dest: the initial data of every pre-copy device is loaded */
@@ -101,7 +99,7 @@ int vfm_enc_footer(struct vfm_chan *ch, uint32_t section_id);
 int vfm_enc_eof(struct vfm_chan *ch);
 
 /* Largest data block the decoder accepts (QEMU's blocks are at most 1 MiB). */
-#define VFM_STREAM_MAX_BLOCK (64ull << 20)
+#define VFM_STREAM_MAX_BLOCK	(64ull << 20)
 #define VFM_STREAM_MAX_SECTIONS 64
 
 enum vfm_ev_type {

@@ -34,12 +34,12 @@
 #include "device.h"
 #include "dma.h"
 
-#define VFM_TESTDEV_MAX_SIZE	(64ull << 30)
-#define VFM_TESTDEV_CHUNK	(64u << 10)
-#define VFM_TESTDEV_REC_HEADER	0x54440001u
-#define VFM_TESTDEV_REC_DATA	0x54440002u
-#define VFM_TESTDEV_REC_END	0x54440003u
-#define VFM_TESTDEV_REC_SIZE	16u
+#define VFM_TESTDEV_MAX_SIZE   (64ull << 30)
+#define VFM_TESTDEV_CHUNK      (64u << 10)
+#define VFM_TESTDEV_REC_HEADER 0x54440001u
+#define VFM_TESTDEV_REC_DATA   0x54440002u
+#define VFM_TESTDEV_REC_END    0x54440003u
+#define VFM_TESTDEV_REC_SIZE   16u
 
 struct vfm_testdev_config {
 	uint64_t size;

@@ -15,32 +15,32 @@
 #include <stdint.h>
 
 /* ioctl numbers: all _IO(';', 100 + n), i.e. (0x3b << 8) | nr. */
-#define VFM_TYPE        0x3b
-#define VFM_BASE        100
-#define VFM_IO(nr)      ((unsigned long)((VFM_TYPE << 8) | (nr)))
+#define VFM_TYPE   0x3b
+#define VFM_BASE   100
+#define VFM_IO(nr) ((unsigned long)((VFM_TYPE << 8) | (nr)))
 
-#define VFM_GET_API_VERSION           VFM_IO(VFM_BASE + 0)
-#define VFM_CHECK_EXTENSION           VFM_IO(VFM_BASE + 1)
-#define VFM_SET_IOMMU                 VFM_IO(VFM_BASE + 2)
-#define VFM_GROUP_GET_STATUS          VFM_IO(VFM_BASE + 3)
-#define VFM_GROUP_SET_CONTAINER       VFM_IO(VFM_BASE + 4)
-#define VFM_GROUP_UNSET_CONTAINER     VFM_IO(VFM_BASE + 5)
-#define VFM_GROUP_GET_DEVICE_FD       VFM_IO(VFM_BASE + 6)
-#define VFM_DEVICE_GET_INFO           VFM_IO(VFM_BASE + 7)
-#define VFM_DEVICE_GET_REGION_INFO    VFM_IO(VFM_BASE + 8)
-#define VFM_DEVICE_GET_IRQ_INFO       VFM_IO(VFM_BASE + 9)
-#define VFM_DEVICE_SET_IRQS           VFM_IO(VFM_BASE + 10)
-#define VFM_DEVICE_RESET              VFM_IO(VFM_BASE + 11)
-#define VFM_DEVICE_FEATURE            VFM_IO(VFM_BASE + 17)
-#define VFM_DEVICE_BIND_IOMMUFD       VFM_IO(VFM_BASE + 18)
-#define VFM_DEVICE_ATTACH_IOMMUFD_PT  VFM_IO(VFM_BASE + 19)
-#define VFM_DEVICE_DETACH_IOMMUFD_PT  VFM_IO(VFM_BASE + 20)
-#define VFM_MIG_GET_PRECOPY_INFO      VFM_IO(VFM_BASE + 21)
+#define VFM_GET_API_VERSION	     VFM_IO(VFM_BASE + 0)
+#define VFM_CHECK_EXTENSION	     VFM_IO(VFM_BASE + 1)
+#define VFM_SET_IOMMU		     VFM_IO(VFM_BASE + 2)
+#define VFM_GROUP_GET_STATUS	     VFM_IO(VFM_BASE + 3)
+#define VFM_GROUP_SET_CONTAINER	     VFM_IO(VFM_BASE + 4)
+#define VFM_GROUP_UNSET_CONTAINER    VFM_IO(VFM_BASE + 5)
+#define VFM_GROUP_GET_DEVICE_FD	     VFM_IO(VFM_BASE + 6)
+#define VFM_DEVICE_GET_INFO	     VFM_IO(VFM_BASE + 7)
+#define VFM_DEVICE_GET_REGION_INFO   VFM_IO(VFM_BASE + 8)
+#define VFM_DEVICE_GET_IRQ_INFO	     VFM_IO(VFM_BASE + 9)
+#define VFM_DEVICE_SET_IRQS	     VFM_IO(VFM_BASE + 10)
+#define VFM_DEVICE_RESET	     VFM_IO(VFM_BASE + 11)
+#define VFM_DEVICE_FEATURE	     VFM_IO(VFM_BASE + 17)
+#define VFM_DEVICE_BIND_IOMMUFD	     VFM_IO(VFM_BASE + 18)
+#define VFM_DEVICE_ATTACH_IOMMUFD_PT VFM_IO(VFM_BASE + 19)
+#define VFM_DEVICE_DETACH_IOMMUFD_PT VFM_IO(VFM_BASE + 20)
+#define VFM_MIG_GET_PRECOPY_INFO     VFM_IO(VFM_BASE + 21)
 
-#define VFM_API_VERSION     0
-#define VFM_TYPE1v2_IOMMU   3
-#define VFM_GROUP_FLAGS_VIABLE          (1u << 0)
-#define VFM_GROUP_FLAGS_CONTAINER_SET   (1u << 1)
+#define VFM_API_VERSION		      0
+#define VFM_TYPE1v2_IOMMU	      3
+#define VFM_GROUP_FLAGS_VIABLE	      (1u << 0)
+#define VFM_GROUP_FLAGS_CONTAINER_SET (1u << 1)
 
 /* struct vfio_device_feature: an 8-byte header followed by the payload. */
 struct vfm_device_feature {
@@ -49,33 +49,33 @@ struct vfm_device_feature {
 	uint8_t data[];
 };
 
-#define VFM_DEVICE_FEATURE_MASK   0xffffu
-#define VFM_DEVICE_FEATURE_GET    (1u << 16)
-#define VFM_DEVICE_FEATURE_SET    (1u << 17)
-#define VFM_DEVICE_FEATURE_PROBE  (1u << 18)
+#define VFM_DEVICE_FEATURE_MASK	 0xffffu
+#define VFM_DEVICE_FEATURE_GET	 (1u << 16)
+#define VFM_DEVICE_FEATURE_SET	 (1u << 17)
+#define VFM_DEVICE_FEATURE_PROBE (1u << 18)
 
 /* Feature indices (low 16 bits of flags). */
-#define VFM_DEVICE_FEATURE_PCI_VF_TOKEN         0
-#define VFM_DEVICE_FEATURE_MIGRATION            1
-#define VFM_DEVICE_FEATURE_MIG_DEVICE_STATE     2
-#define VFM_DEVICE_FEATURE_LOW_POWER_ENTRY      3
+#define VFM_DEVICE_FEATURE_PCI_VF_TOKEN		       0
+#define VFM_DEVICE_FEATURE_MIGRATION		       1
+#define VFM_DEVICE_FEATURE_MIG_DEVICE_STATE	       2
+#define VFM_DEVICE_FEATURE_LOW_POWER_ENTRY	       3
 #define VFM_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP 4
-#define VFM_DEVICE_FEATURE_LOW_POWER_EXIT       5
-#define VFM_DEVICE_FEATURE_DMA_LOGGING_START    6
-#define VFM_DEVICE_FEATURE_DMA_LOGGING_STOP     7
-#define VFM_DEVICE_FEATURE_DMA_LOGGING_REPORT   8
-#define VFM_DEVICE_FEATURE_MIG_DATA_SIZE        9
-#define VFM_DEVICE_FEATURE_BUS_MASTER           10
-#define VFM_DEVICE_FEATURE_DMA_BUF              11
-#define VFM_DEVICE_FEATURE_MIG_PRECOPY_INFOv2   12
+#define VFM_DEVICE_FEATURE_LOW_POWER_EXIT	       5
+#define VFM_DEVICE_FEATURE_DMA_LOGGING_START	       6
+#define VFM_DEVICE_FEATURE_DMA_LOGGING_STOP	       7
+#define VFM_DEVICE_FEATURE_DMA_LOGGING_REPORT	       8
+#define VFM_DEVICE_FEATURE_MIG_DATA_SIZE	       9
+#define VFM_DEVICE_FEATURE_BUS_MASTER		       10
+#define VFM_DEVICE_FEATURE_DMA_BUF		       11
+#define VFM_DEVICE_FEATURE_MIG_PRECOPY_INFOv2	       12
 
 /* VFIO_DEVICE_FEATURE_MIGRATION payload. */
 struct vfm_device_feature_migration {
 	uint64_t flags;
 };
-#define VFM_MIGRATION_STOP_COPY  (1u << 0)
-#define VFM_MIGRATION_P2P        (1u << 1)
-#define VFM_MIGRATION_PRE_COPY   (1u << 2)
+#define VFM_MIGRATION_STOP_COPY (1u << 0)
+#define VFM_MIGRATION_P2P	(1u << 1)
+#define VFM_MIGRATION_PRE_COPY	(1u << 2)
 
 /* VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE payload. */
 struct vfm_device_feature_mig_state {
@@ -163,9 +163,9 @@ struct vfm_device_info {
 };
 
 /* iommufd: _IO(';', 0x80 + n) */
-#define VFM_IOMMUFD_CMD_BASE      0x80
-#define VFM_IOMMU_DESTROY         ((unsigned long)((VFM_TYPE << 8) | (VFM_IOMMUFD_CMD_BASE + 0)))
-#define VFM_IOMMU_IOAS_ALLOC      ((unsigned long)((VFM_TYPE << 8) | (VFM_IOMMUFD_CMD_BASE + 1)))
+#define VFM_IOMMUFD_CMD_BASE 0x80
+#define VFM_IOMMU_DESTROY    ((unsigned long)((VFM_TYPE << 8) | (VFM_IOMMUFD_CMD_BASE + 0)))
+#define VFM_IOMMU_IOAS_ALLOC ((unsigned long)((VFM_TYPE << 8) | (VFM_IOMMUFD_CMD_BASE + 1)))
 
 struct vfm_iommu_ioas_alloc {
 	uint32_t size;
@@ -174,21 +174,21 @@ struct vfm_iommu_ioas_alloc {
 };
 
 /* QEMU's VFIO migration stream markers (be64), uAPI doc section 6.1. */
-#define VFM_MIG_FLAG_END_OF_STATE           0xffffffffef100001ULL
-#define VFM_MIG_FLAG_DEV_CONFIG_STATE       0xffffffffef100002ULL
-#define VFM_MIG_FLAG_DEV_SETUP_STATE        0xffffffffef100003ULL
-#define VFM_MIG_FLAG_DEV_DATA_STATE         0xffffffffef100004ULL
-#define VFM_MIG_FLAG_DEV_INIT_DATA_SENT     0xffffffffef100005ULL
-#define VFM_MIG_FLAG_DEV_CONFIG_LOAD_READY  0xffffffffef100006ULL
+#define VFM_MIG_FLAG_END_OF_STATE	   0xffffffffef100001ULL
+#define VFM_MIG_FLAG_DEV_CONFIG_STATE	   0xffffffffef100002ULL
+#define VFM_MIG_FLAG_DEV_SETUP_STATE	   0xffffffffef100003ULL
+#define VFM_MIG_FLAG_DEV_DATA_STATE	   0xffffffffef100004ULL
+#define VFM_MIG_FLAG_DEV_INIT_DATA_SENT	   0xffffffffef100005ULL
+#define VFM_MIG_FLAG_DEV_CONFIG_LOAD_READY 0xffffffffef100006ULL
 
 /* QEMU savevm framing, uAPI doc section 6.2. */
-#define VFM_QEMU_VM_FILE_MAGIC      0x5145564du
-#define VFM_QEMU_VM_FILE_VERSION    3u
-#define VFM_QEMU_VM_EOF             0x00
-#define VFM_QEMU_VM_SECTION_START   0x01
-#define VFM_QEMU_VM_SECTION_PART    0x02
-#define VFM_QEMU_VM_SECTION_END     0x03
-#define VFM_QEMU_VM_SECTION_FULL    0x04
-#define VFM_QEMU_VM_SECTION_FOOTER  0x7e
+#define VFM_QEMU_VM_FILE_MAGIC	   0x5145564du
+#define VFM_QEMU_VM_FILE_VERSION   3u
+#define VFM_QEMU_VM_EOF		   0x00
+#define VFM_QEMU_VM_SECTION_START  0x01
+#define VFM_QEMU_VM_SECTION_PART   0x02
+#define VFM_QEMU_VM_SECTION_END	   0x03
+#define VFM_QEMU_VM_SECTION_FULL   0x04
+#define VFM_QEMU_VM_SECTION_FOOTER 0x7e
 
 #endif /* VFIO_MIG_UAPI_H */

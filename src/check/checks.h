@@ -74,9 +74,9 @@ struct ck {
 	struct vfm_handle *dev, *peer;
 	const struct vfm_check_opts *opts;
 	uint64_t flags, peer_flags;
-	uint64_t cap;		 /* bytes read from one session at most */
-	bool sessions_visible;	 /* session objects are the device's own (not vfio-user) */
-	bool broken;		 /* dev could not be brought back to RUNNING */
+	uint64_t cap;			 /* bytes read from one session at most */
+	bool sessions_visible;		 /* session objects are the device's own (not vfio-user) */
+	bool broken;			 /* dev could not be brought back to RUNNING */
 	struct vfm_session *bag[CK_BAG]; /* sessions to close after the current check */
 	size_t nbag;
 	/* The device's own STOP_COPY stream, captured once, for loading. */
@@ -85,7 +85,7 @@ struct ck {
 	uint64_t ref_sum;
 	char ref_why[CK_TEXT / 2];
 	struct ck_res res[CK_NR];
-	char why[CK_TEXT];	/* what the last failing helper said */
+	char why[CK_TEXT];	   /* what the last failing helper said */
 	char errs[4][CK_TEXT / 2]; /* ck_err()'s rotating buffers */
 	unsigned next_err;
 	uint8_t scratch[4096];
@@ -154,10 +154,10 @@ enum ck_probe ck_probe(struct ck *c, struct vfm_session *s, int *err);
 
 /* ---- streams (walk.c) ---- */
 enum ck_end {
-	CK_END_ZERO,	/* read() returned 0 */
-	CK_END_ENOMSG,	/* read() failed with ENOMSG */
-	CK_END_CAPPED,	/* the limit was reached first */
-	CK_END_ERROR,	/* read() failed otherwise (err) */
+	CK_END_ZERO,   /* read() returned 0 */
+	CK_END_ENOMSG, /* read() failed with ENOMSG */
+	CK_END_CAPPED, /* the limit was reached first */
+	CK_END_ERROR,  /* read() failed otherwise (err) */
 };
 struct ck_read {
 	uint64_t bytes;
@@ -183,14 +183,14 @@ struct ck_written {
 };
 /* Writes len bytes to a resuming session, in segments cycling through segs (nsegs 0: all
  * at once), stopping at the first error. 0 or that error; w (may be NULL) says how far. */
-int ck_write(struct vfm_session *s, const uint8_t *p, size_t len, const size_t *segs,
-	     size_t nsegs, struct ck_written *w);
+int ck_write(struct vfm_session *s, const uint8_t *p, size_t len, const size_t *segs, size_t nsegs,
+	     struct ck_written *w);
 
 struct ck_load {
-	bool reached;	 /* RESUMING with a data fd (else c->why says why not) */
+	bool reached; /* RESUMING with a data fd (else c->why says why not) */
 	struct ck_written w;
-	int write_rc;	 /* the first write error, 0 if every byte was taken */
-	int stop_rc;	 /* RESUMING -> STOP, tried even after a write error */
+	int write_rc; /* the first write error, 0 if every byte was taken */
+	int stop_rc;  /* RESUMING -> STOP, tried even after a write error */
 	char write_err[CK_TEXT / 2], stop_err[CK_TEXT / 2];
 };
 /* From wherever h is: back to RUNNING, to RESUMING, write p, SET STOP. */

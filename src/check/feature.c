@@ -62,7 +62,7 @@ static const char *flags_text(uint32_t flags, char *buf, size_t len)
 static void expect(struct ck *c, enum ck_id id, uint32_t argsz, uint32_t flags, uint64_t payload,
 		   int want)
 {
-	struct raw r = { .argsz = argsz, .flags = flags, .payload = payload };
+	struct raw r = {.argsz = argsz, .flags = flags, .payload = payload};
 	char f[64];
 
 	call(c, &r);
@@ -77,7 +77,7 @@ static void expect(struct ck *c, enum ck_id id, uint32_t argsz, uint32_t flags, 
 
 static void check_argsz(struct ck *c)
 {
-	static const uint32_t sizes[] = { 0, 4, 7 };
+	static const uint32_t sizes[] = {0, 4, 7};
 
 	for (size_t i = 0; i < VFM_ARRAY_SIZE(sizes); i++) {
 		expect(c, CK_FEAT_ARGSZ, sizes[i], F_GET | F_MIG, 0, -EINVAL);
@@ -87,7 +87,7 @@ static void check_argsz(struct ck *c)
 
 static void check_flags(struct ck *c)
 {
-	static const uint32_t bits[] = { 1u << 19, 1u << 24, 1u << 31 };
+	static const uint32_t bits[] = {1u << 19, 1u << 24, 1u << 31};
 
 	for (size_t i = 0; i < VFM_ARRAY_SIZE(bits); i++) {
 		expect(c, CK_FEAT_FLAGS, HDR + 8, F_GET | F_MIG | bits[i], 0, -EINVAL);
@@ -97,7 +97,7 @@ static void check_flags(struct ck *c)
 
 static void check_precedence(struct ck *c)
 {
-	struct vfm_device_feature_mig_state ms = { .device_state = VFM_STATE_STOP, .data_fd = -1 };
+	struct vfm_device_feature_mig_state ms = {.device_state = VFM_STATE_STOP, .data_fd = -1};
 	uint64_t p;
 	uint32_t st;
 
@@ -115,7 +115,7 @@ static void check_precedence(struct ck *c)
 
 static void check_migration(struct ck *c)
 {
-	struct raw r = { .argsz = HDR + 8, .flags = F_GET | F_MIG };
+	struct raw r = {.argsz = HDR + 8, .flags = F_GET | F_MIG};
 
 	if (call(c, &r))
 		ck_fail(c, CK_FEAT_MIGRATION, "GET MIGRATION failed: %s", ck_err(c, c->dev, r.rc));
@@ -138,8 +138,8 @@ static void check_migration(struct ck *c)
 
 static void check_mig_state(struct ck *c)
 {
-	struct vfm_device_feature_mig_state ms = { .device_state = VFM_STATE_ERROR, .data_fd = 77 };
-	struct raw r = { .argsz = HDR + 8, .flags = F_GET | F_STATE };
+	struct vfm_device_feature_mig_state ms = {.device_state = VFM_STATE_ERROR, .data_fd = 77};
+	struct raw r = {.argsz = HDR + 8, .flags = F_GET | F_STATE};
 
 	memcpy(&r.payload, &ms, sizeof(ms));
 	if (call(c, &r)) {
@@ -157,9 +157,9 @@ static void check_mig_state(struct ck *c)
 	expect(c, CK_FEAT_MIG_STATE, HDR + 7, F_SET | F_STATE, 0, -EINVAL);
 	expect(c, CK_FEAT_MIG_STATE, HDR, F_PROBE | F_GET | F_STATE, 0, 0);
 	/* SET of the current state through the raw op: success, data_fd -1. */
-	ms = (struct vfm_device_feature_mig_state){ .device_state = VFM_STATE_RUNNING,
-						    .data_fd = 77 };
-	r = (struct raw){ .argsz = HDR + 8, .flags = F_SET | F_STATE };
+	ms = (struct vfm_device_feature_mig_state){.device_state = VFM_STATE_RUNNING,
+						   .data_fd = 77};
+	r = (struct raw){.argsz = HDR + 8, .flags = F_SET | F_STATE};
 	memcpy(&r.payload, &ms, sizeof(ms));
 	if (call(c, &r)) {
 		ck_fail(c, CK_FEAT_MIG_STATE, "SET RUNNING in RUNNING failed: %s",
@@ -176,7 +176,7 @@ static void check_mig_state(struct ck *c)
 
 static void check_data_size(struct ck *c)
 {
-	struct raw r = { .argsz = HDR, .flags = F_PROBE | F_GET | F_SIZE };
+	struct raw r = {.argsz = HDR, .flags = F_PROBE | F_GET | F_SIZE};
 
 	if (call(c, &r) == -ENOTTY) {
 		ck_skip(c, CK_FEAT_DATA_SIZE,
@@ -186,7 +186,7 @@ static void check_data_size(struct ck *c)
 	}
 	if (r.rc)
 		ck_fail(c, CK_FEAT_DATA_SIZE, "PROBE|GET failed: %s", ck_err(c, c->dev, r.rc));
-	r = (struct raw){ .argsz = HDR + 8, .flags = F_GET | F_SIZE };
+	r = (struct raw){.argsz = HDR + 8, .flags = F_GET | F_SIZE};
 	if (call(c, &r)) {
 		ck_fail(c, CK_FEAT_DATA_SIZE, "GET failed: %s", ck_err(c, c->dev, r.rc));
 	} else {
@@ -200,14 +200,16 @@ static void check_data_size(struct ck *c)
 
 static void check_unknown(struct ck *c)
 {
-	struct raw r = { .argsz = HDR + 8, .flags = F_GET | F_UNKNOWN };
+	struct raw r = {.argsz = HDR + 8, .flags = F_GET | F_UNKNOWN};
 
 	call(c, &r);
 	if (r.rc == -ENOTTY)
 		ck_ok(c, CK_FEAT_UNKNOWN);
 	else if (r.rc == -EINVAL)
-		ck_warn(c, CK_FEAT_UNKNOWN, "GET of index 0x%x: EINVAL (kernels before ~6.6; 6.12 "
-			"answers ENOTTY)", F_UNKNOWN);
+		ck_warn(c, CK_FEAT_UNKNOWN,
+			"GET of index 0x%x: EINVAL (kernels before ~6.6; 6.12 "
+			"answers ENOTTY)",
+			F_UNKNOWN);
 	else
 		ck_fail(c, CK_FEAT_UNKNOWN, "GET of index 0x%x: %s, expected ENOTTY", F_UNKNOWN,
 			r.rc ? ck_err(c, c->dev, r.rc) : "success");
@@ -215,10 +217,10 @@ static void check_unknown(struct ck *c)
 
 void ck_run_features(struct ck *c)
 {
-	static const enum ck_id ids[] = { CK_FEAT_ARGSZ, CK_FEAT_FLAGS, CK_FEAT_PRECEDENCE,
-					  CK_FEAT_MIGRATION, CK_FEAT_MIG_STATE,
-					  CK_FEAT_DATA_SIZE, CK_FEAT_UNKNOWN };
-	struct raw r = { .argsz = HDR + 8, .flags = F_GET | F_MIG };
+	static const enum ck_id ids[] = {CK_FEAT_ARGSZ,	    CK_FEAT_FLAGS,     CK_FEAT_PRECEDENCE,
+					 CK_FEAT_MIGRATION, CK_FEAT_MIG_STATE, CK_FEAT_DATA_SIZE,
+					 CK_FEAT_UNKNOWN};
+	struct raw r = {.argsz = HDR + 8, .flags = F_GET | F_MIG};
 
 	if (call(c, &r) == -EOPNOTSUPP) {
 		for (size_t i = 0; i < VFM_ARRAY_SIZE(ids); i++)

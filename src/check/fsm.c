@@ -14,8 +14,8 @@
 
 /* The order states are visited in: the running ones first, RESUMING last. */
 static const uint32_t order[] = {
-	VFM_STATE_RUNNING,   VFM_STATE_RUNNING_P2P, VFM_STATE_STOP,	    VFM_STATE_STOP_COPY,
-	VFM_STATE_PRE_COPY,  VFM_STATE_PRE_COPY_P2P, VFM_STATE_RESUMING,
+	VFM_STATE_RUNNING,  VFM_STATE_RUNNING_P2P,  VFM_STATE_STOP,	VFM_STATE_STOP_COPY,
+	VFM_STATE_PRE_COPY, VFM_STATE_PRE_COPY_P2P, VFM_STATE_RESUMING,
 };
 
 static bool refused_arc(uint32_t from, uint32_t to)
@@ -165,9 +165,10 @@ static void judge_fd(struct ck *c, const struct pair *pr, struct vfm_session *s)
 		return;
 	}
 	if (pr->p.opens && !s) {
-		ck_fail(c, CK_FSM_DATA_FD, "%s returned no data fd; its last arc %s>%s opens a "
-			"session", pr->text, vfm_state_name(pr->p.s[pr->p.len - 2]),
-			vfm_state_name(pr->to));
+		ck_fail(c, CK_FSM_DATA_FD,
+			"%s returned no data fd; its last arc %s>%s opens a "
+			"session",
+			pr->text, vfm_state_name(pr->p.s[pr->p.len - 2]), vfm_state_name(pr->to));
 		return;
 	}
 	if (s && (s->saving || c->ref_ok) && ck_probe(c, s, &err) == CK_DEAD) {
@@ -177,8 +178,10 @@ static void judge_fd(struct ck *c, const struct pair *pr, struct vfm_session *s)
 	}
 	ck_ok(c, CK_FSM_DATA_FD);
 	if (!c->sessions_visible)
-		ck_note(c, CK_FSM_DATA_FD, "%s has no data fd: checked that the opening arcs start "
-			"a usable session", c->dev->ops->kind);
+		ck_note(c, CK_FSM_DATA_FD,
+			"%s has no data fd: checked that the opening arcs start "
+			"a usable session",
+			c->dev->ops->kind);
 }
 
 /* fsm.session-end and fsm.session-kept: what became of the session `from` had. */
@@ -196,8 +199,10 @@ static void judge_old(struct ck *c, const struct pair *pr)
 	}
 	if (pr->p.ends) {
 		if (!c->sessions_visible) {
-			ck_skip(c, CK_FSM_SESSION_END, "not observable over %s: there is no data "
-				"fd, the client ends its sessions itself", c->dev->ops->kind);
+			ck_skip(c, CK_FSM_SESSION_END,
+				"not observable over %s: there is no data "
+				"fd, the client ends its sessions itself",
+				c->dev->ops->kind);
 			return;
 		}
 		pb = ck_probe(c, pr->held, &err);
@@ -207,7 +212,8 @@ static void judge_old(struct ck *c, const struct pair *pr)
 		else if (pb == CK_EOF)
 			ck_warn(c, CK_FSM_SESSION_END,
 				"%s: the old session reads 0 (end of stream) instead of failing "
-				"with ENODEV", pr->text);
+				"with ENODEV",
+				pr->text);
 		else
 			ck_ok(c, CK_FSM_SESSION_END);
 		return;
@@ -235,7 +241,7 @@ static void not_judged(struct ck *c, const struct pair *pr, const char *why)
 /* Returns true when the pair could be set up and run. */
 static bool run_pair(struct ck *c, uint32_t from, uint32_t to)
 {
-	struct pair pr = { .from = from, .to = to };
+	struct pair pr = {.from = from, .to = to};
 	struct vfm_session *s = NULL;
 	char path[128];
 	uint32_t st;
@@ -341,7 +347,8 @@ void ck_run_refused(struct ck *c)
 		return;
 	}
 	if (!c->opts->refused_arcs) {
-		ck_skip(c, CK_FSM_REFUSED, "not sent: they hang kernels without the 2026 fix "
+		ck_skip(c, CK_FSM_REFUSED,
+			"not sent: they hang kernels without the 2026 fix "
 			"(uAPI doc 3.6); --refused-arcs sends them");
 		return;
 	}

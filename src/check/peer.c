@@ -59,7 +59,7 @@ static void same_streams(struct ck *c, size_t bytes)
 /* Both stopped: compare their states. */
 static void compare(struct ck *c, size_t bytes)
 {
-	struct ck_buf a = { 0 }, p = { 0 };
+	struct ck_buf a = {0}, p = {0};
 	uint64_t src, dst;
 
 	if (vfm_handle_checksum(c->dev, &src) == 0 && vfm_handle_checksum(c->peer, &dst) == 0) {
@@ -75,9 +75,10 @@ static void compare(struct ck *c, size_t bytes)
 	if (resave(c, c->dev, c->flags, &a) || resave(c, c->peer, c->peer_flags, &p))
 		ck_unverified(c, CK_ROUNDTRIP, "cannot save both again to compare: %s", c->why);
 	else if (a.len != p.len || memcmp(a.p, p.p, a.len))
-		ck_warn(c, CK_ROUNDTRIP, "saved again, the peer's stream differs from the source's "
-			"(%zu and %zu bytes; a device's stream need not be deterministic)", p.len,
-			a.len);
+		ck_warn(c, CK_ROUNDTRIP,
+			"saved again, the peer's stream differs from the source's "
+			"(%zu and %zu bytes; a device's stream need not be deterministic)",
+			p.len, a.len);
 	else
 		same_streams(c, bytes);
 	ck_buf_free(&a);
@@ -86,7 +87,7 @@ static void compare(struct ck *c, size_t bytes)
 
 void ck_run_roundtrip(struct ck *c)
 {
-	struct ck_buf b = { 0 };
+	struct ck_buf b = {0};
 	struct ck_load ld;
 
 	if (!c->peer) {

@@ -11,8 +11,8 @@
 #include "util.h"
 
 static const uint32_t order[] = {
-	VFM_STATE_RUNNING,   VFM_STATE_RUNNING_P2P, VFM_STATE_STOP,	    VFM_STATE_STOP_COPY,
-	VFM_STATE_PRE_COPY,  VFM_STATE_PRE_COPY_P2P, VFM_STATE_RESUMING,
+	VFM_STATE_RUNNING,  VFM_STATE_RUNNING_P2P,  VFM_STATE_STOP,	VFM_STATE_STOP_COPY,
+	VFM_STATE_PRE_COPY, VFM_STATE_PRE_COPY_P2P, VFM_STATE_RESUMING,
 };
 
 static void data_size_in(struct ck *c, uint32_t state)
@@ -37,8 +37,10 @@ static void session_after_reset(struct ck *c, uint32_t state, struct vfm_session
 	if (!held)
 		return;
 	if (!c->sessions_visible) {
-		ck_skip(c, CK_RESET_KILLS, "not observable over %s: there is no data fd, the "
-			"client ends its sessions itself", c->dev->ops->kind);
+		ck_skip(c, CK_RESET_KILLS,
+			"not observable over %s: there is no data fd, the "
+			"client ends its sessions itself",
+			c->dev->ops->kind);
 		return;
 	}
 	pb = ck_probe(c, held, &err);
@@ -46,8 +48,10 @@ static void session_after_reset(struct ck *c, uint32_t state, struct vfm_session
 		ck_fail(c, CK_RESET_KILLS, "the session opened for %s still %s after the reset",
 			vfm_state_name(state), held->saving ? "gives data" : "takes data");
 	else if (pb == CK_EOF)
-		ck_warn(c, CK_RESET_KILLS, "the session opened for %s reads 0 after the reset "
-			"instead of failing with ENODEV", vfm_state_name(state));
+		ck_warn(c, CK_RESET_KILLS,
+			"the session opened for %s reads 0 after the reset "
+			"instead of failing with ENODEV",
+			vfm_state_name(state));
 	else
 		ck_ok(c, CK_RESET_KILLS);
 }
@@ -68,8 +72,10 @@ static void reset_in(struct ck *c, uint32_t state)
 			      vfm_state_name(state));
 	data_size_in(c, state);
 	if (held && ck_probe(c, held, &err) == CK_DEAD) {
-		ck_unverified(c, CK_RESET_KILLS, "the session opened by entering %s is not usable: "
-			      "%s", vfm_state_name(state), ck_err(c, c->dev, err));
+		ck_unverified(c, CK_RESET_KILLS,
+			      "the session opened by entering %s is not usable: "
+			      "%s",
+			      vfm_state_name(state), ck_err(c, c->dev, err));
 		held = NULL;
 	}
 	rc = vfm_handle_reset(c->dev);

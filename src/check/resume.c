@@ -14,8 +14,8 @@
 #include "util.h"
 
 /* Odd and even, below and above page and message sizes. */
-static const size_t segments[] = { 1,	 2,    3,    5,	    7,	   16,	       17,
-				   31,	 4095, 4096, 4097, 65537, (1u << 20) - 1, 3 };
+static const size_t segments[] = {
+	1, 2, 3, 5, 7, 16, 17, 31, 4095, 4096, 4097, 65537, (1u << 20) - 1, 3};
 
 static bool need_stream(struct ck *c, enum ck_id id)
 {
@@ -38,8 +38,7 @@ void ck_run_segments(struct ck *c)
 
 	if (!need_stream(c, id))
 		return;
-	ck_load(c, c->dev, c->flags, c->ref.p, c->ref.len, segments, VFM_ARRAY_SIZE(segments),
-		&ld);
+	ck_load(c, c->dev, c->flags, c->ref.p, c->ref.len, segments, VFM_ARRAY_SIZE(segments), &ld);
 	if (!ld.reached) {
 		ck_unverified(c, id, "cannot reach RESUMING: %s", c->why);
 		return;
@@ -55,9 +54,10 @@ void ck_run_segments(struct ck *c)
 		return;
 	}
 	if (c->ref_has_sum && vfm_handle_checksum(c->dev, &sum) == 0 && sum != c->ref_sum) {
-		ck_fail(c, id, "the state loaded in pieces differs from the saved one (checksum "
-			"%016llx, expected %016llx)", (unsigned long long)sum,
-			(unsigned long long)c->ref_sum);
+		ck_fail(c, id,
+			"the state loaded in pieces differs from the saved one (checksum "
+			"%016llx, expected %016llx)",
+			(unsigned long long)sum, (unsigned long long)c->ref_sum);
 		return;
 	}
 	ck_ok(c, id);
@@ -96,11 +96,13 @@ void ck_run_invalid_data(struct ck *c)
 		refused(c, id, ld.write_rc ? "write()" : "RESUMING -> STOP",
 			ld.write_rc ? ld.write_err : ld.stop_err);
 	else if (ld.write_rc)
-		ck_warn(c, id, "write() refused the data (%s) but RESUMING -> STOP then accepted "
+		ck_warn(c, id,
+			"write() refused the data (%s) but RESUMING -> STOP then accepted "
 			"it; invalid data must fail the SET (mtty quirk, uAPI doc 4.1)",
 			ld.write_err);
 	else
-		ck_fail(c, id, "the device's stream with its first 8 bytes inverted was accepted "
+		ck_fail(c, id,
+			"the device's stream with its first 8 bytes inverted was accepted "
 			"by write() and by RESUMING -> STOP");
 }
 
@@ -119,6 +121,8 @@ void ck_run_incomplete(struct ck *c)
 	else if (ld.stop_rc)
 		refused(c, id, "RESUMING -> STOP", ld.stop_err);
 	else
-		ck_fail(c, id, "RESUMING -> STOP accepted the stream without its last byte (%zu of "
-			"%zu bytes)", c->ref.len - 1, c->ref.len);
+		ck_fail(c, id,
+			"RESUMING -> STOP accepted the stream without its last byte (%zu of "
+			"%zu bytes)",
+			c->ref.len - 1, c->ref.len);
 }

@@ -14,63 +14,69 @@
 #include "util.h"
 
 static const struct vfm_check_info infos[CK_NR] = {
-	[CK_STATE_INITIAL] = { "state.initial", "2.8", "",
-		"the device is RUNNING when opened" },
-	[CK_FEAT_ARGSZ] = { "feature.argsz", "1.2.1", "7.1",
-		"argsz below the 8-byte header is refused with EINVAL" },
-	[CK_FEAT_FLAGS] = { "feature.flags", "1.2.1", "7.1",
-		"unknown flag bits (19-31) are refused with EINVAL" },
-	[CK_FEAT_PRECEDENCE] = { "feature.precedence", "1.2.1", "7.1",
-		"GET|SET without PROBE is refused with EINVAL; PROBE|GET|SET is answered" },
-	[CK_FEAT_MIGRATION] = { "feature.migration", "1.3", "7.3",
-		"MIGRATION: GET returns the flags with STOP_COPY, SET and short argsz refused" },
-	[CK_FEAT_MIG_STATE] = { "feature.mig-state", "1.4", "7.4",
-		"MIG_DEVICE_STATE: GET returns {state, -1}, short argsz refused" },
-	[CK_FEAT_DATA_SIZE] = { "feature.data-size", "1.5", "7.5",
-		"MIG_DATA_SIZE: GET answers, PROBE answers, SET is refused" },
-	[CK_FEAT_UNKNOWN] = { "feature.unknown", "1.2.1", "7.2",
-		"an unknown feature index answers ENOTTY" },
-	[CK_FSM_INVALID] = { "fsm.invalid-target", "3.4", "7.6",
-		"SET of ERROR, of a value >= 8 or of an unsupported state: EINVAL, state kept" },
-	[CK_FSM_SAME] = { "fsm.same-state", "3.4", "7.7",
-		"SET of the current state succeeds, returns no fd, keeps the session" },
-	[CK_FSM_PATH] = { "fsm.path", "3.4", "7.9",
-		"every supported (from, to) pair: SET succeeds and GET reads back `to`" },
-	[CK_FSM_DATA_FD] = { "fsm.data-fd", "3.4", "7.9",
-		"a data fd is returned exactly when the path's last arc opens a session" },
-	[CK_FSM_SESSION_END] = { "fsm.session-end", "2.3", "7.11",
-		"the old session is dead after a path through an arc that ends it" },
-	[CK_FSM_SESSION_KEPT] = { "fsm.session-kept", "2.3", "7.12",
-		"moves inside the saving group keep the session usable" },
-	[CK_FSM_REFUSED] = { "fsm.refused-arcs", "3.6", "7.8",
-		"STOP_COPY -> PRE_COPY and -> PRE_COPY_P2P are refused with EINVAL" },
-	[CK_STREAM_END] = { "stream.end", "2.6", "7.13",
-		"the STOP_COPY stream ends, and read() keeps returning 0 after the end" },
-	[CK_STREAM_NO_ENOMSG] = { "stream.no-enomsg", "2.6", "7.13",
-		"read() never fails with ENOMSG in STOP_COPY" },
-	[CK_STREAM_PRECOPY_END] = { "stream.precopy-end", "2.6", "7.13",
-		"the temporary end of a PRE_COPY stream reads ENOMSG" },
-	[CK_PRECOPY_INFO] = { "precopy.info", "2.6", "7.14",
-		"PRECOPY_INFO: initial_bytes never grows while only reading; EINVAL outside "
-		"PRE_COPY" },
-	[CK_STREAM_CONTINUOUS] = { "stream.continuous", "2.3", "7.12",
-		"one continuous stream across PRE_COPY, PRE_COPY_P2P and STOP_COPY" },
-	[CK_RESUME_SEGMENTS] = { "resume.segmentation", "2.1", "7.15",
-		"RESUMING accepts the stream in arbitrary write segments" },
-	[CK_RESUME_INVALID] = { "resume.invalid-data", "2.3", "7.15",
-		"invalid data is refused (by write() or by RESUMING -> STOP)" },
-	[CK_RESUME_INCOMPLETE] = { "resume.incomplete-data", "2.3", "7.15",
-		"an incomplete stream makes RESUMING -> STOP fail" },
-	[CK_RESET_RUNNING] = { "reset.running", "1.7", "7.16",
-		"VFIO_DEVICE_RESET from every state succeeds and leaves RUNNING" },
-	[CK_RESET_KILLS] = { "reset.kills-session", "1.7", "7.16",
-		"VFIO_DEVICE_RESET ends the data session" },
-	[CK_DATA_SIZE_EVERY] = { "data-size.every-state", "2.7", "7.5",
-		"MIG_DATA_SIZE can be read in every state" },
-	[CK_ROUNDTRIP] = { "roundtrip.peer", "2.3", "",
-		"the state saved from the device loads into the peer and comes out equal" },
-	[CK_FINAL_RUNNING] = { "final.running", "1.7", "7.16",
-		"the device is RUNNING when the check ends" },
+	[CK_STATE_INITIAL] = {"state.initial", "2.8", "", "the device is RUNNING when opened"},
+	[CK_FEAT_ARGSZ] = {"feature.argsz", "1.2.1", "7.1",
+			   "argsz below the 8-byte header is refused with EINVAL"},
+	[CK_FEAT_FLAGS] = {"feature.flags", "1.2.1", "7.1",
+			   "unknown flag bits (19-31) are refused with EINVAL"},
+	[CK_FEAT_PRECEDENCE] =
+		{"feature.precedence", "1.2.1", "7.1",
+		 "GET|SET without PROBE is refused with EINVAL; PROBE|GET|SET is answered"},
+	[CK_FEAT_MIGRATION] =
+		{"feature.migration", "1.3", "7.3",
+		 "MIGRATION: GET returns the flags with STOP_COPY, SET and short argsz refused"},
+	[CK_FEAT_MIG_STATE] = {"feature.mig-state", "1.4", "7.4",
+			       "MIG_DEVICE_STATE: GET returns {state, -1}, short argsz refused"},
+	[CK_FEAT_DATA_SIZE] = {"feature.data-size", "1.5", "7.5",
+			       "MIG_DATA_SIZE: GET answers, PROBE answers, SET is refused"},
+	[CK_FEAT_UNKNOWN] = {"feature.unknown", "1.2.1", "7.2",
+			     "an unknown feature index answers ENOTTY"},
+	[CK_FSM_INVALID] =
+		{"fsm.invalid-target", "3.4", "7.6",
+		 "SET of ERROR, of a value >= 8 or of an unsupported state: EINVAL, state kept"},
+	[CK_FSM_SAME] = {"fsm.same-state", "3.4", "7.7",
+			 "SET of the current state succeeds, returns no fd, keeps the session"},
+	[CK_FSM_PATH] = {"fsm.path", "3.4", "7.9",
+			 "every supported (from, to) pair: SET succeeds and GET reads back `to`"},
+	[CK_FSM_DATA_FD] =
+		{"fsm.data-fd", "3.4", "7.9",
+		 "a data fd is returned exactly when the path's last arc opens a session"},
+	[CK_FSM_SESSION_END] = {"fsm.session-end", "2.3", "7.11",
+				"the old session is dead after a path through an arc that ends it"},
+	[CK_FSM_SESSION_KEPT] = {"fsm.session-kept", "2.3", "7.12",
+				 "moves inside the saving group keep the session usable"},
+	[CK_FSM_REFUSED] = {"fsm.refused-arcs", "3.6", "7.8",
+			    "STOP_COPY -> PRE_COPY and -> PRE_COPY_P2P are refused with EINVAL"},
+	[CK_STREAM_END] = {"stream.end", "2.6", "7.13",
+			   "the STOP_COPY stream ends, and read() keeps returning 0 after the end"},
+	[CK_STREAM_NO_ENOMSG] = {"stream.no-enomsg", "2.6", "7.13",
+				 "read() never fails with ENOMSG in STOP_COPY"},
+	[CK_STREAM_PRECOPY_END] = {"stream.precopy-end", "2.6", "7.13",
+				   "the temporary end of a PRE_COPY stream reads ENOMSG"},
+	[CK_PRECOPY_INFO] =
+		{"precopy.info", "2.6", "7.14",
+		 "PRECOPY_INFO: initial_bytes never grows while only reading; EINVAL outside "
+		 "PRE_COPY"},
+	[CK_STREAM_CONTINUOUS] =
+		{"stream.continuous", "2.3", "7.12",
+		 "one continuous stream across PRE_COPY, PRE_COPY_P2P and STOP_COPY"},
+	[CK_RESUME_SEGMENTS] = {"resume.segmentation", "2.1", "7.15",
+				"RESUMING accepts the stream in arbitrary write segments"},
+	[CK_RESUME_INVALID] = {"resume.invalid-data", "2.3", "7.15",
+			       "invalid data is refused (by write() or by RESUMING -> STOP)"},
+	[CK_RESUME_INCOMPLETE] = {"resume.incomplete-data", "2.3", "7.15",
+				  "an incomplete stream makes RESUMING -> STOP fail"},
+	[CK_RESET_RUNNING] = {"reset.running", "1.7", "7.16",
+			      "VFIO_DEVICE_RESET from every state succeeds and leaves RUNNING"},
+	[CK_RESET_KILLS] = {"reset.kills-session", "1.7", "7.16",
+			    "VFIO_DEVICE_RESET ends the data session"},
+	[CK_DATA_SIZE_EVERY] = {"data-size.every-state", "2.7", "7.5",
+				"MIG_DATA_SIZE can be read in every state"},
+	[CK_ROUNDTRIP] =
+		{"roundtrip.peer", "2.3", "",
+		 "the state saved from the device loads into the peer and comes out equal"},
+	[CK_FINAL_RUNNING] = {"final.running", "1.7", "7.16",
+			      "the device is RUNNING when the check ends"},
 };
 
 struct ck_group {
@@ -80,30 +86,29 @@ struct ck_group {
 };
 
 static const struct ck_group groups[] = {
-	{ ck_run_initial, { CK_STATE_INITIAL }, 1 },
-	{ ck_run_features,
-	  { CK_FEAT_ARGSZ, CK_FEAT_FLAGS, CK_FEAT_PRECEDENCE, CK_FEAT_MIGRATION,
-	    CK_FEAT_MIG_STATE, CK_FEAT_DATA_SIZE, CK_FEAT_UNKNOWN },
-	  7 },
-	{ ck_run_invalid_target, { CK_FSM_INVALID }, 1 },
-	{ ck_run_same_state, { CK_FSM_SAME }, 1 },
-	{ ck_run_pairs, { CK_FSM_PATH, CK_FSM_DATA_FD, CK_FSM_SESSION_END, CK_FSM_SESSION_KEPT },
-	  4 },
-	{ ck_run_refused, { CK_FSM_REFUSED }, 1 },
-	{ ck_run_stop_copy_stream, { CK_STREAM_END, CK_STREAM_NO_ENOMSG }, 2 },
-	{ ck_run_precopy_end, { CK_STREAM_PRECOPY_END }, 1 },
-	{ ck_run_precopy_info, { CK_PRECOPY_INFO }, 1 },
-	{ ck_run_continuous, { CK_STREAM_CONTINUOUS }, 1 },
-	{ ck_run_segments, { CK_RESUME_SEGMENTS }, 1 },
-	{ ck_run_invalid_data, { CK_RESUME_INVALID }, 1 },
-	{ ck_run_incomplete, { CK_RESUME_INCOMPLETE }, 1 },
-	{ ck_run_reset, { CK_RESET_RUNNING, CK_RESET_KILLS, CK_DATA_SIZE_EVERY }, 3 },
-	{ ck_run_roundtrip, { CK_ROUNDTRIP }, 1 },
+	{ck_run_initial, {CK_STATE_INITIAL}, 1},
+	{ck_run_features,
+	 {CK_FEAT_ARGSZ, CK_FEAT_FLAGS, CK_FEAT_PRECEDENCE, CK_FEAT_MIGRATION, CK_FEAT_MIG_STATE,
+	  CK_FEAT_DATA_SIZE, CK_FEAT_UNKNOWN},
+	 7},
+	{ck_run_invalid_target, {CK_FSM_INVALID}, 1},
+	{ck_run_same_state, {CK_FSM_SAME}, 1},
+	{ck_run_pairs, {CK_FSM_PATH, CK_FSM_DATA_FD, CK_FSM_SESSION_END, CK_FSM_SESSION_KEPT}, 4},
+	{ck_run_refused, {CK_FSM_REFUSED}, 1},
+	{ck_run_stop_copy_stream, {CK_STREAM_END, CK_STREAM_NO_ENOMSG}, 2},
+	{ck_run_precopy_end, {CK_STREAM_PRECOPY_END}, 1},
+	{ck_run_precopy_info, {CK_PRECOPY_INFO}, 1},
+	{ck_run_continuous, {CK_STREAM_CONTINUOUS}, 1},
+	{ck_run_segments, {CK_RESUME_SEGMENTS}, 1},
+	{ck_run_invalid_data, {CK_RESUME_INVALID}, 1},
+	{ck_run_incomplete, {CK_RESUME_INCOMPLETE}, 1},
+	{ck_run_reset, {CK_RESET_RUNNING, CK_RESET_KILLS, CK_DATA_SIZE_EVERY}, 3},
+	{ck_run_roundtrip, {CK_ROUNDTRIP}, 1},
 };
 
 const char *vfm_check_verdict_name(enum vfm_check_verdict v)
 {
-	static const char *const names[] = { "PASS", "WARN", "FAIL", "SKIP" };
+	static const char *const names[] = {"PASS", "WARN", "FAIL", "SKIP"};
 
 	return (unsigned)v < VFM_ARRAY_SIZE(names) ? names[v] : "?";
 }
@@ -261,8 +266,8 @@ static void report(struct ck *c, enum ck_id id, vfm_check_report_fn cb, void *op
 		   struct vfm_check_summary *sum)
 {
 	struct ck_res *r = &c->res[id];
-	struct vfm_check_result out = { .info = &infos[id], .verdict = r->verdict,
-					.detail = r->detail };
+	struct vfm_check_result out = {
+		.info = &infos[id], .verdict = r->verdict, .detail = r->detail};
 
 	if (!r->selected)
 		return;

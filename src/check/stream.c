@@ -79,7 +79,7 @@ static void after_end(struct ck *c, struct vfm_session *s, uint64_t bytes)
 
 void ck_run_stop_copy_stream(struct ck *c)
 {
-	static const enum ck_id ids[] = { CK_STREAM_END, CK_STREAM_NO_ENOMSG };
+	static const enum ck_id ids[] = {CK_STREAM_END, CK_STREAM_NO_ENOMSG};
 	struct vfm_session *s;
 	struct ck_read r;
 	uint64_t est = 0;
@@ -91,8 +91,10 @@ void ck_run_stop_copy_stream(struct ck *c)
 	ck_read_stream(c, s, NULL, c->cap, 0, &r);
 	switch (r.end) {
 	case CK_END_CAPPED:
-		ck_fail(c, CK_STREAM_END, "no end of stream after %llu bytes in %u reads (the "
-			"limit: 4 x MIG_DATA_SIZE + 1 MiB)", (unsigned long long)r.bytes, r.calls);
+		ck_fail(c, CK_STREAM_END,
+			"no end of stream after %llu bytes in %u reads (the "
+			"limit: 4 x MIG_DATA_SIZE + 1 MiB)",
+			(unsigned long long)r.bytes, r.calls);
 		ck_unverified(c, CK_STREAM_NO_ENOMSG, "the stream does not end");
 		return;
 	case CK_END_ERROR:
@@ -145,18 +147,23 @@ void ck_run_precopy_end(struct ck *c)
 		return;
 	}
 	if (r.end == CK_END_CAPPED) {
-		ck_warn(c, id, "no temporary end within %llu bytes (a device that dirties its "
-			"state as fast as it is read never has one)", (unsigned long long)r.bytes);
+		ck_warn(c, id,
+			"no temporary end within %llu bytes (a device that dirties its "
+			"state as fast as it is read never has one)",
+			(unsigned long long)r.bytes);
 		return;
 	}
 	if (r.end == CK_END_ZERO)
-		ck_warn(c, id, "read() returned 0 at the temporary end (after %llu bytes); the "
+		ck_warn(c, id,
+			"read() returned 0 at the temporary end (after %llu bytes); the "
 			"uAPI says it should fail with ENOMSG (mtty, hisi_acc and qat return 0, "
-			"QEMU takes both)", (unsigned long long)r.bytes);
+			"QEMU takes both)",
+			(unsigned long long)r.bytes);
 	else
 		ck_ok(c, id);
 	if (vfm_session_precopy_info(s, &initial, &dirty) == 0 && initial)
-		ck_warn(c, id, "at the temporary end initial_bytes is still %llu; the end is "
+		ck_warn(c, id,
+			"at the temporary end initial_bytes is still %llu; the end is "
 			"reached when initial_bytes and dirty_bytes are 0",
 			(unsigned long long)initial);
 	ck_note(c, id, "ENOMSG after %llu bytes", (unsigned long long)r.bytes);
@@ -194,9 +201,11 @@ static uint64_t read_watching(struct ck *c, struct vfm_session *s, uint64_t init
 			break;
 		}
 		if (now > prev) {
-			ck_fail(c, CK_PRECOPY_INFO, "initial_bytes grew from %llu to %llu while "
-				"reading (%llu bytes read)", (unsigned long long)prev,
-				(unsigned long long)now, (unsigned long long)total);
+			ck_fail(c, CK_PRECOPY_INFO,
+				"initial_bytes grew from %llu to %llu while "
+				"reading (%llu bytes read)",
+				(unsigned long long)prev, (unsigned long long)now,
+				(unsigned long long)total);
 			break;
 		}
 		ck_ok(c, CK_PRECOPY_INFO);
@@ -258,12 +267,15 @@ void ck_run_precopy_info(struct ck *c)
 	}
 	if (rc) {
 		if (!unusable(c, id, 0, rc))
-			ck_fail(c, id, "PRECOPY_INFO in PRE_COPY failed: %s (it is mandatory with "
-				"PRE_COPY)", ck_err(c, c->dev, rc));
+			ck_fail(c, id,
+				"PRECOPY_INFO in PRE_COPY failed: %s (it is mandatory with "
+				"PRE_COPY)",
+				ck_err(c, c->dev, rc));
 		return;
 	}
 	if (!initial)
-		ck_warn(c, id, "initial_bytes is 0 on entering PRE_COPY; it should start "
+		ck_warn(c, id,
+			"initial_bytes is 0 on entering PRE_COPY; it should start "
 			"non-zero");
 	total = read_watching(c, s, initial);
 	info_elsewhere(c, s);
@@ -331,12 +343,15 @@ static void load_back(struct ck *c, const struct ck_buf *b)
 	if (!ld.reached)
 		ck_unverified(c, CK_STREAM_CONTINUOUS, "cannot load it back: %s", c->why);
 	else if (ld.write_rc)
-		ck_fail(c, CK_STREAM_CONTINUOUS, "the device refused the stream read across the "
-			"saving group (%zu bytes): write at byte %zu: %s", b->len, ld.w.bytes,
-			ld.write_err);
+		ck_fail(c, CK_STREAM_CONTINUOUS,
+			"the device refused the stream read across the "
+			"saving group (%zu bytes): write at byte %zu: %s",
+			b->len, ld.w.bytes, ld.write_err);
 	else if (ld.stop_rc)
-		ck_fail(c, CK_STREAM_CONTINUOUS, "the device refused the stream read across the "
-			"saving group (%zu bytes): RESUMING -> STOP: %s", b->len, ld.stop_err);
+		ck_fail(c, CK_STREAM_CONTINUOUS,
+			"the device refused the stream read across the "
+			"saving group (%zu bytes): RESUMING -> STOP: %s",
+			b->len, ld.stop_err);
 	else
 		ck_ok(c, CK_STREAM_CONTINUOUS);
 }
@@ -344,7 +359,7 @@ static void load_back(struct ck *c, const struct ck_buf *b)
 void ck_run_continuous(struct ck *c)
 {
 	enum ck_id id = CK_STREAM_CONTINUOUS;
-	struct ck_buf b = { 0 };
+	struct ck_buf b = {0};
 	struct vfm_session *s;
 	bool same;
 
@@ -358,8 +373,8 @@ void ck_run_continuous(struct ck *c)
 		return;
 	if (read_on(c, s, &b, first_part(c, s), "PRE_COPY", false))
 		goto out;
-	if (has_p2p(c) && (move(c, VFM_STATE_PRE_COPY_P2P) ||
-			   read_on(c, s, &b, 4096, "PRE_COPY_P2P", false)))
+	if (has_p2p(c) &&
+	    (move(c, VFM_STATE_PRE_COPY_P2P) || read_on(c, s, &b, 4096, "PRE_COPY_P2P", false)))
 		goto out;
 	if (move(c, VFM_STATE_STOP_COPY) || read_on(c, s, &b, c->cap, "STOP_COPY", true))
 		goto out;

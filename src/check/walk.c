@@ -12,7 +12,7 @@
 #include "checks.h"
 #include "util.h"
 
-#define READ_PIECE (1u << 20)
+#define READ_PIECE    (1u << 20)
 #define EINTR_RETRIES 100
 
 void ck_copy(char *dst, size_t len, const char *src)
@@ -279,8 +279,8 @@ void ck_read_stream(struct ck *c, struct vfm_session *s, struct ck_buf *out, uin
 		free(buf);
 }
 
-int ck_write(struct vfm_session *s, const uint8_t *p, size_t len, const size_t *segs,
-	     size_t nsegs, struct ck_written *w)
+int ck_write(struct vfm_session *s, const uint8_t *p, size_t len, const size_t *segs, size_t nsegs,
+	     struct ck_written *w)
 {
 	struct ck_written local;
 	int rc = 0;

@@ -27,12 +27,12 @@ struct vfm_device {
 	const struct vfm_device_ops *ops;
 	void *opaque;
 	uint32_t state;
-	vfm_session_id session;	   /* the open session, 0 if none */
-	vfm_session_id last_id;	   /* ids are never reused */
+	vfm_session_id session; /* the open session, 0 if none */
+	vfm_session_id last_id; /* ids are never reused */
 	enum session_kind kind;
-	bool end_of_stream;	   /* STOP_COPY read returned 0: it stays 0 */
-	uint64_t session_read;	   /* bytes read from the open session */
-	char reason[160];	   /* why the last call failed, from the callback */
+	bool end_of_stream;    /* STOP_COPY read returned 0: it stays 0 */
+	uint64_t session_read; /* bytes read from the open session */
+	char reason[160];      /* why the last call failed, from the callback */
 };
 
 int vfm_device_create(const struct vfm_device_config *cfg, const struct vfm_device_ops *ops,
@@ -257,7 +257,8 @@ ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, s
 		goto out;
 	}
 	n = dev->end_of_stream && dev->state == VFM_STATE_STOP_COPY
-		    ? 0 : dev->ops->save(dev->opaque, buf, len);
+		    ? 0
+		    : dev->ops->save(dev->opaque, buf, len);
 	if (n > (ssize_t)len)
 		n = -EIO;
 	if (n == 0 && dev->state == VFM_STATE_STOP_COPY) {
@@ -332,8 +333,8 @@ int vfm_device_reset(struct vfm_device *dev)
 		end_session(dev);
 	if (dev->ops->reset)
 		rc = dev->ops->reset(dev->opaque);
-	dev->state = violates(dev, VFM_VIOLATE_RESET_NOT_RUNNING) ? VFM_STATE_STOP
-								   : VFM_STATE_RUNNING;
+	dev->state =
+		violates(dev, VFM_VIOLATE_RESET_NOT_RUNNING) ? VFM_STATE_STOP : VFM_STATE_RUNNING;
 	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: reset, now %s", dev->name,
 		vfm_state_name(dev->state));
 	pthread_mutex_unlock(&dev->lock);

@@ -77,7 +77,7 @@ int vfm_dma_map(struct vfm_dma *dma, uint64_t iova, uint64_t len, void *vaddr, b
 	if (!rc && dma->nr == VFM_DMA_MAX_REGIONS)
 		rc = -ENOSPC;
 	if (!rc)
-		dma->region[dma->nr++] = (struct dma_region){ iova, len, vaddr, writable };
+		dma->region[dma->nr++] = (struct dma_region){iova, len, vaddr, writable};
 	pthread_mutex_unlock(&dma->lock);
 	return rc;
 }
@@ -243,8 +243,8 @@ static void report_range(struct log_range *lr, uint64_t iova, uint64_t length, u
 
 	if (a >= b)
 		return;
-	for (uint64_t p = (a - lr->iova) / VFM_DMA_LOG_PAGE; p <= (b - 1 - lr->iova) / VFM_DMA_LOG_PAGE;
-	     p++) {
+	for (uint64_t p = (a - lr->iova) / VFM_DMA_LOG_PAGE;
+	     p <= (b - 1 - lr->iova) / VFM_DMA_LOG_PAGE; p++) {
 		uint64_t addr, bit;
 
 		if (!(lr->dirty[p / 64] >> (p % 64) & 1))

@@ -22,10 +22,10 @@ void vfm_device_unlock(struct vfm_device *dev);
 
 struct feat_call {
 	struct vfm_device *dev;
-	uint8_t *buf;	   /* header + payload */
-	size_t buf_len;	   /* valid, writable bytes of buf */
+	uint8_t *buf;	/* header + payload */
+	size_t buf_len; /* valid, writable bytes of buf */
 	uint32_t flags;
-	size_t argsz;	   /* payload bytes the caller declared (argsz - 8) */
+	size_t argsz; /* payload bytes the caller declared (argsz - 8) */
 	size_t *reply_len;
 	vfm_session_id *opened;
 };
@@ -66,7 +66,7 @@ static int feat_migration(struct feat_call *c)
 
 static void put_mig_state(struct feat_call *c, uint32_t state)
 {
-	struct vfm_device_feature_mig_state ms = { .device_state = state, .data_fd = -1 };
+	struct vfm_device_feature_mig_state ms = {.device_state = state, .data_fd = -1};
 
 	memcpy(c->buf + HDR, &ms, sizeof(ms));
 	*c->reply_len = HDR + sizeof(ms);
@@ -228,7 +228,7 @@ int vfm_device_feature(struct vfm_device *dev, void *buf, size_t buf_len, size_t
 		       vfm_session_id *opened)
 {
 	struct vfm_device_feature hdr;
-	struct feat_call c = { .dev = dev, .buf = buf, .buf_len = buf_len };
+	struct feat_call c = {.dev = dev, .buf = buf, .buf_len = buf_len};
 	size_t dummy_len;
 	vfm_session_id dummy_sid;
 	uint32_t index;

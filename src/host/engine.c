@@ -12,9 +12,9 @@
 #include "vfio-mig/fsm.h"
 
 static const char *const phase_names[VFM_PHASE_NR] = {
-	[VFM_PHASE_SETUP] = "setup",	   [VFM_PHASE_PRECOPY] = "pre-copy",
+	[VFM_PHASE_SETUP] = "setup",	     [VFM_PHASE_PRECOPY] = "pre-copy",
 	[VFM_PHASE_STOP_COPY] = "stop-copy", [VFM_PHASE_LOAD] = "load",
-	[VFM_PHASE_RESUME] = "resume",	   [VFM_PHASE_DONE] = "done",
+	[VFM_PHASE_RESUME] = "resume",	     [VFM_PHASE_DONE] = "done",
 };
 
 const char *vfm_phase_name(enum vfm_phase p)
@@ -293,7 +293,8 @@ static void *pump_reader(void *arg)
 		}
 		pthread_mutex_unlock(&p->lock);
 		s = &p->slot[next];
-		if ((p->budget && p->read >= p->budget) || (p->deadline && vfm_now() > p->deadline)) {
+		if ((p->budget && p->read >= p->budget) ||
+		    (p->deadline && vfm_now() > p->deadline)) {
 			n = 0;
 		} else {
 			do {
@@ -330,8 +331,11 @@ static void pump_free(struct pump *p)
 int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64_t budget,
 		 block_sink sink, void *ctx)
 {
-	struct pump p = { .src = src, .buf_size = buf_size, .budget = budget,
-			  .deadline = budget ? vfm_now() + PUMP_ROUND_S : 0, .cancel = r->opts->cancel };
+	struct pump p = {.src = src,
+			 .buf_size = buf_size,
+			 .budget = budget,
+			 .deadline = budget ? vfm_now() + PUMP_ROUND_S : 0,
+			 .cancel = r->opts->cancel};
 	pthread_t thread;
 	char why[256];
 	int rc = 0;

@@ -16,8 +16,8 @@ struct run {
 	char *err;
 	size_t errlen;
 	double t0;
-	double t_stop;	 /* first source left RUNNING (0 = not yet) */
-	uint64_t total;	 /* expected bytes, for progress */
+	double t_stop;	/* first source left RUNNING (0 = not yet) */
+	uint64_t total; /* expected bytes, for progress */
 	double last_sample;
 	enum vfm_phase phase;
 	uint32_t round;
@@ -115,16 +115,16 @@ void sink_stream_sides(struct sink *s, struct vfm_chan *side, size_t n);
  * device sent on the main channel before, then DEV_DATA_STATE blocks and END_OF_STATE.
  * Announced on the main channel, after their hellos, by a START section
  * "vfio-mig-channels" whose instance id is their number. */
-#define SIDE_MAGIC "VFMSIDE1"
+#define SIDE_MAGIC     "VFMSIDE1"
 #define SIDE_HELLO_LEN 12
 #define CHANNELS_IDSTR "vfio-mig-channels"
-#define CHANNELS_SID 0x2000u
+#define CHANNELS_SID   0x2000u
 void sink_direct_init(struct sink *s, struct vfm_handle *const *dst);
 
 /* A device's DMA memory on the source side (src/host/ram.c). */
 struct ram {
 	bool present;
-	bool logging;	    /* DMA dirty logging runs: pre-copy possible */
+	bool logging; /* DMA dirty logging runs: pre-copy possible */
 	void *ptr;
 	uint64_t iova, size, page;
 	uint64_t first_off; /* the first pass has sent [0, first_off) */

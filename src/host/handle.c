@@ -133,8 +133,7 @@ int vfm_handle_reset(struct vfm_handle *h)
 	return 0;
 }
 
-int vfm_handle_feature(struct vfm_handle *h, void *buf, size_t buf_len,
-		       struct vfm_session **opened)
+int vfm_handle_feature(struct vfm_handle *h, void *buf, size_t buf_len, struct vfm_session **opened)
 {
 	*opened = NULL;
 	if (!h->ops->feature)
@@ -204,8 +203,8 @@ int vfm_handle_log_stop(struct vfm_handle *h)
 	return 0;
 }
 
-int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length,
-			  uint64_t page_size, uint64_t *bitmap)
+int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length, uint64_t page_size,
+			  uint64_t *bitmap)
 {
 	int rc = h->ops->log_report ? h->ops->log_report(h, iova, length, page_size, bitmap)
 				    : -ENOTTY;

@@ -17,14 +17,14 @@
 #include "util.h"
 #include "vfio-mig/fsm.h"
 
-#define COMMIT_TIMEOUT_MS 60000
+#define COMMIT_TIMEOUT_MS      60000
 #define SIDE_ACCEPT_TIMEOUT_MS 10000
-#define RAM_IDSTR "vfio-mig-ram"
+#define RAM_IDSTR	       "vfio-mig-ram"
 
 /* What a section of the stream carries, by the decoder's section index. */
 struct section_map {
-	bool ram;	/* a device's DMA memory, not the device */
-	uint32_t dev;	/* which device */
+	bool ram;     /* a device's DMA memory, not the device */
+	uint32_t dev; /* which device */
 };
 
 struct dst_ram {
@@ -203,7 +203,8 @@ static int accept_sides(struct loader *l, const struct vfm_ev *ev)
 			return run_fail(l->r, rc ? rc : -EBADMSG, "side channel %u: bad hello", k);
 		sd->dev = vfm_get_be32(hello + 8);
 		if (sd->dev >= l->n || l->has_side[sd->dev])
-			return run_fail(l->r, -EBADMSG, "side channel %u names device %u", k, sd->dev);
+			return run_fail(l->r, -EBADMSG, "side channel %u names device %u", k,
+					sd->dev);
 		l->has_side[sd->dev] = true;
 		sd->started = pthread_create(&sd->thread, NULL, side_main, sd) == 0;
 		if (!sd->started)
@@ -279,12 +280,14 @@ static int load_ram(struct loader *l, const struct vfm_ev *ev, struct dst_ram *r
 	uint64_t iova, left;
 
 	if (ev->size < 8 || vfm_dec_data(&l->dec, b, 8) != 8)
-		return ev->size < 8 ? run_fail(l->r, -EBADMSG, "stream offset %llu: short memory block",
-					       (unsigned long long)ev->offset)
-				    : dec_fail(l, -EPIPE);
+		return ev->size < 8
+			       ? run_fail(l->r, -EBADMSG, "stream offset %llu: short memory block",
+					  (unsigned long long)ev->offset)
+			       : dec_fail(l, -EPIPE);
 	iova = vfm_get_be64(b);
 	left = ev->size - 8;
-	if (iova < ram->iova || iova - ram->iova > ram->size || left > ram->size - (iova - ram->iova))
+	if (iova < ram->iova || iova - ram->iova > ram->size ||
+	    left > ram->size - (iova - ram->iova))
 		return run_fail(l->r, -EBADMSG,
 				"stream offset %llu: memory block [0x%llx, +%llu) outside the "
 				"device's DMA memory",
@@ -317,11 +320,12 @@ static int load_block(struct loader *l, const struct vfm_ev *ev, uint32_t dev)
 			return dec_fail(l, n < 0 ? (int)n : -EPIPE);
 		rc = vfm_session_write_all(s, l->buf, (size_t)n);
 		if (rc)
-			return run_fail(l->r, rc,
-					"%s: writing %zd bytes of state (stream offset %llu) failed: %s",
-					vfm_handle_name(s->h), n,
-					(unsigned long long)(l->dec.ch->pos - (uint64_t)n),
-					vfm_handle_explain(s->h, rc, why, sizeof(why)));
+			return run_fail(
+				l->r, rc,
+				"%s: writing %zd bytes of state (stream offset %llu) failed: %s",
+				vfm_handle_name(s->h), n,
+				(unsigned long long)(l->dec.ch->pos - (uint64_t)n),
+				vfm_handle_explain(s->h, rc, why, sizeof(why)));
 		left -= (uint64_t)n;
 		run_moved(l->r, (uint64_t)n);
 		pthread_mutex_lock(&l->lock);
@@ -472,7 +476,8 @@ static int load_handshake(struct loader *l)
 	if (rc)
 		return rc;
 	if (vfm_ctl_send(ch, VFM_CTL_DONE, NULL, 0))
-		vfm_log(&l->r->opts->log, VFM_LOG_WARN, "devices run, but the source did not hear it");
+		vfm_log(&l->r->opts->log, VFM_LOG_WARN,
+			"devices run, but the source did not hear it");
 	return 0;
 }
 
@@ -541,8 +546,7 @@ int load_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct vfm
 }
 
 int vfm_load(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
-	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
-	     size_t errlen)
+	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err, size_t errlen)
 {
 	struct run r;
 	int rc;

@@ -5,9 +5,9 @@
 
 #include "engine.h"
 
-static int save_common(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out,
-		       bool control, const struct vfm_mig_opts *opts,
-		       struct vfm_mig_stats *stats, char *err, size_t errlen)
+static int save_common(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out, bool control,
+		       const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
+		       size_t errlen)
 {
 	struct sink sink;
 	struct run r;
@@ -21,15 +21,13 @@ static int save_common(struct vfm_handle *const *devs, size_t n, struct vfm_chan
 }
 
 int vfm_save(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out,
-	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
-	     size_t errlen)
+	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err, size_t errlen)
 {
 	return save_common(devs, n, out, false, opts, stats, err, errlen);
 }
 
 int vfm_send(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out,
-	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
-	     size_t errlen)
+	     const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err, size_t errlen)
 {
 	return save_common(devs, n, out, true, opts, stats, err, errlen);
 }

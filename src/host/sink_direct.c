@@ -25,7 +25,8 @@ static int d_setup(struct sink *s, struct run *r, size_t n)
 		if (rc)
 			return rc;
 		s->touched[i] = true;
-		rc = set_state_recover(r, s->dst[i], VFM_STATE_RESUMING, VFM_STATE_ERROR, &s->in[i]);
+		rc = set_state_recover(r, s->dst[i], VFM_STATE_RESUMING, VFM_STATE_ERROR,
+				       &s->in[i]);
 		if (rc)
 			return rc;
 		if (!s->in[i])
@@ -58,7 +59,8 @@ static int d_block(struct sink *s, size_t i, const void *buf, size_t len)
 
 	if (rc)
 		return run_fail(s->r, rc, "%s: writing %zu bytes of state failed: %s",
-				vfm_handle_name(h), len, vfm_handle_explain(h, rc, why, sizeof(why)));
+				vfm_handle_name(h), len,
+				vfm_handle_explain(h, rc, why, sizeof(why)));
 	return 0;
 }
 
@@ -67,10 +69,11 @@ static int d_ram_setup(struct sink *s, size_t i, uint64_t iova, uint64_t size)
 	void *ptr;
 
 	if (vfm_handle_dma_memory(s->dst[i], &ptr, &s->dst_ram_iova[i], &s->dst_ram_size[i]))
-		return run_fail(s->r, -EINVAL,
-				"%s: the source device has %llu bytes of DMA memory, the destination "
-				"none",
-				vfm_handle_name(s->dst[i]), (unsigned long long)size);
+		return run_fail(
+			s->r, -EINVAL,
+			"%s: the source device has %llu bytes of DMA memory, the destination "
+			"none",
+			vfm_handle_name(s->dst[i]), (unsigned long long)size);
 	if (s->dst_ram_iova[i] != iova || s->dst_ram_size[i] != size)
 		return run_fail(s->r, -EINVAL,
 				"%s: DMA memory differs: source [0x%llx, +%llu), destination "

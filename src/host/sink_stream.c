@@ -14,8 +14,8 @@
 
 #define SECTION_IDSTR "vfio"
 /* Our own section for a device's DMA memory: blocks of {be64 iova, bytes}. */
-#define RAM_IDSTR "vfio-mig-ram"
-#define RAM_SID_BASE 0x1000u
+#define RAM_IDSTR	   "vfio-mig-ram"
+#define RAM_SID_BASE	   0x1000u
 #define CONTROL_TIMEOUT_MS 60000
 
 static uint32_t sid(size_t i)
@@ -25,8 +25,8 @@ static uint32_t sid(size_t i)
 
 static int chan_fail(struct sink *s, int rc)
 {
-	return run_fail(s->r, rc, "migration stream: %s", s->ch->err[0] ? s->ch->err :
-										strerror(-rc));
+	return run_fail(s->r, rc, "migration stream: %s",
+			s->ch->err[0] ? s->ch->err : strerror(-rc));
 }
 
 static int side_fail(struct sink *s, size_t i, int rc)
@@ -218,8 +218,8 @@ static int expect(struct sink *s, uint8_t want, int timeout_ms, const char *what
 			note_ack(s, &m);
 			continue;
 		}
-		return run_fail(s->r, -EBADMSG, "unexpected control message %u while waiting for %s",
-				m.type, what);
+		return run_fail(s->r, -EBADMSG,
+				"unexpected control message %u while waiting for %s", m.type, what);
 	}
 }
 

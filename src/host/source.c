@@ -17,15 +17,15 @@
 #include "vfio-mig/fsm.h"
 
 #define DEFAULT_DOWNTIME_LIMIT_MS 300
-#define DEFAULT_MAX_PRECOPY_MS 60000
+#define DEFAULT_MAX_PRECOPY_MS	  60000
 /* Pre-copy bytes read from one device per round before the others get their turn. */
 #define ROUND_BUDGET (64ull << 20)
 
 struct src_dev {
 	struct vfm_handle *h;
 	uint64_t flags;
-	bool precopy;	  /* in PRE_COPY now */
-	bool init_done;	  /* initial bytes all read */
+	bool precopy;	/* in PRE_COPY now */
+	bool init_done; /* initial bytes all read */
 	struct vfm_session *sess;
 	size_t index;
 	struct run *r;
@@ -72,10 +72,11 @@ static int src_probe(struct source *s)
 	if (s->n > 1 && !all_p2p && !s->r->opts->allow_no_p2p) {
 		for (size_t i = 0; i < s->n; i++) {
 			if (!(s->dev[i].flags & VFM_MIGRATION_P2P))
-				return run_fail(s->r, -EOPNOTSUPP,
-						"%s lacks P2P: several devices can only stop together "
-						"when all support RUNNING_P2P (--allow-no-p2p overrides)",
-						vfm_handle_name(s->dev[i].h));
+				return run_fail(
+					s->r, -EOPNOTSUPP,
+					"%s lacks P2P: several devices can only stop together "
+					"when all support RUNNING_P2P (--allow-no-p2p overrides)",
+					vfm_handle_name(s->dev[i].h));
 		}
 	}
 	return 0;
@@ -173,7 +174,7 @@ static int precopy_block(void *ctx, const void *buf, size_t len)
 /* One device's share of a round: read until the temporary end or the budget. */
 static int precopy_device(struct source *s, struct src_dev *d, uint64_t *moved)
 {
-	struct precopy_sink ps = { .s = s, .d = d };
+	struct precopy_sink ps = {.s = s, .d = d};
 	uint64_t initial, dirty;
 	bool announce = false;
 	double t = vfm_now();
@@ -272,7 +273,7 @@ static int src_acked(struct source *s, bool *all)
 
 static void nap(void)
 {
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = 2000000 };
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 2000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -328,14 +329,15 @@ static int src_precopy(struct source *s)
 			char left[32];
 
 			vfm_format_size(pending, left, sizeof(left));
-			return run_fail(s->r, -ETIMEDOUT,
-					"downtime limit cannot be met: after %.1f s of pre-copy the "
-					"estimated downtime is %.0f ms (limit %u ms, %s pending at "
-					"%.2f GB/s)%s; migration abandoned, the source keeps running",
-					vfm_now() - t0, est, limit_ms(s->r), left, s->bandwidth / 1e9,
-					!all_init ? ", initial data not all sent"
-					: !acked  ? ", destination has not confirmed the initial data"
-						  : "");
+			return run_fail(
+				s->r, -ETIMEDOUT,
+				"downtime limit cannot be met: after %.1f s of pre-copy the "
+				"estimated downtime is %.0f ms (limit %u ms, %s pending at "
+				"%.2f GB/s)%s; migration abandoned, the source keeps running",
+				vfm_now() - t0, est, limit_ms(s->r), left, s->bandwidth / 1e9,
+				!all_init ? ", initial data not all sent"
+				: !acked  ? ", destination has not confirmed the initial data"
+					  : "");
 		}
 		if (run_cancelled(s->r))
 			return run_fail(s->r, -ECANCELED, "migration cancelled");
@@ -393,14 +395,16 @@ static int src_stop(struct source *s)
 			return rc;
 		if (d->precopy && opened) {
 			vfm_session_close(opened);
-			return run_fail(s->r, -EBADF,
-					"%s: data_fd out of sync: PRE_COPY_P2P -> STOP_COPY opened a "
-					"new session",
-					vfm_handle_name(d->h));
+			return run_fail(
+				s->r, -EBADF,
+				"%s: data_fd out of sync: PRE_COPY_P2P -> STOP_COPY opened a "
+				"new session",
+				vfm_handle_name(d->h));
 		}
 		if (!d->precopy) {
 			if (!opened)
-				return run_fail(s->r, -EBADF, "%s: STOP_COPY opened no data session",
+				return run_fail(s->r, -EBADF,
+						"%s: STOP_COPY opened no data session",
 						vfm_handle_name(d->h));
 			d->sess = opened;
 		}
@@ -449,7 +453,7 @@ static void *stopcopy_device(void *arg)
 static int src_stopcopy(struct source *s)
 {
 	pthread_t threads[VFM_MAX_DEVICES];
-	bool started[VFM_MAX_DEVICES] = { 0 };
+	bool started[VFM_MAX_DEVICES] = {0};
 	int rc = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
@@ -537,7 +541,7 @@ static int src_body(struct source *s)
 
 int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct sink *sink)
 {
-	struct source s = { .r = r, .sink = sink, .n = n };
+	struct source s = {.r = r, .sink = sink, .n = n};
 	struct src_dev dev[VFM_MAX_DEVICES];
 	int rc;
 

@@ -65,9 +65,9 @@ static int cdev_open(struct vfm_khandle *k, const char *path)
 
 static int cdev_bind(struct vfm_khandle *k)
 {
-	struct vfm_iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	struct vfm_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfm_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct vfm_iommu_ioas_alloc alloc = {.size = sizeof(alloc)};
+	struct vfm_device_bind_iommufd bind = {.argsz = sizeof(bind)};
+	struct vfm_device_attach_iommufd_pt attach = {.argsz = sizeof(attach)};
 	int rc;
 
 	rc = vfm_kioctl(k->iommufd, VFM_IOMMU_IOAS_ALLOC, &alloc);

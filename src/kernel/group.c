@@ -70,7 +70,7 @@ static const char *group_open_hint(int rc)
 
 static int group_open(struct vfm_khandle *k, const char *path)
 {
-	struct vfm_group_status st = { .argsz = sizeof(st) };
+	struct vfm_group_status st = {.argsz = sizeof(st)};
 	int rc = vfm_kopen(path);
 
 	if (rc < 0)

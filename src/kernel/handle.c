@@ -72,7 +72,7 @@ static int feature(struct vfm_khandle *k, uint32_t flags, void *payload, size_t 
 
 static int k_get_flags(struct vfm_handle *h, uint64_t *flags)
 {
-	struct vfm_device_feature_migration mig = { 0 };
+	struct vfm_device_feature_migration mig = {0};
 	int rc = feature(to_k(h), VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_MIGRATION, &mig,
 			 sizeof(mig));
 
@@ -84,9 +84,9 @@ static int k_get_flags(struct vfm_handle *h, uint64_t *flags)
 
 static int k_get_state(struct vfm_handle *h, uint32_t *state)
 {
-	struct vfm_device_feature_mig_state ms = { .data_fd = -1 };
-	int rc = feature(to_k(h), VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_MIG_DEVICE_STATE,
-			 &ms, sizeof(ms));
+	struct vfm_device_feature_mig_state ms = {.data_fd = -1};
+	int rc = feature(to_k(h), VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_MIG_DEVICE_STATE, &ms,
+			 sizeof(ms));
 
 	if (rc)
 		return rc;
@@ -111,7 +111,7 @@ static int take_data_fd(struct vfm_khandle *k, int32_t fd, uint32_t state,
 
 static int k_set_state(struct vfm_handle *h, uint32_t state, struct vfm_session **opened)
 {
-	struct vfm_device_feature_mig_state ms = { .device_state = state, .data_fd = -1 };
+	struct vfm_device_feature_mig_state ms = {.device_state = state, .data_fd = -1};
 	int rc;
 
 	*opened = NULL;
@@ -124,7 +124,7 @@ static int k_set_state(struct vfm_handle *h, uint32_t state, struct vfm_session 
 
 static int k_data_size(struct vfm_handle *h, uint64_t *len)
 {
-	struct vfm_device_feature_mig_data_size ds = { 0 };
+	struct vfm_device_feature_mig_data_size ds = {0};
 	int rc = feature(to_k(h), VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_MIG_DATA_SIZE, &ds,
 			 sizeof(ds));
 
@@ -149,8 +149,8 @@ static int raw_session(struct vfm_khandle *k, const uint8_t *reply, struct vfm_s
 	uint32_t op;
 
 	memcpy(&hdr, reply, sizeof(hdr));
-	op = hdr.flags & (VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_SET |
-			  VFM_DEVICE_FEATURE_PROBE);
+	op = hdr.flags &
+	     (VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_SET | VFM_DEVICE_FEATURE_PROBE);
 	if ((hdr.flags & VFM_DEVICE_FEATURE_MASK) != VFM_DEVICE_FEATURE_MIG_DEVICE_STATE ||
 	    op != VFM_DEVICE_FEATURE_SET || hdr.argsz < FEATURE_HDR + sizeof(ms))
 		return 0;
@@ -166,8 +166,10 @@ static int k_feature(struct vfm_handle *h, void *buf, size_t buf_len, struct vfm
 
 	*opened = NULL;
 	if (!buf || buf_len < FEATURE_HDR)
-		return vfm_handle_fail(h, -EFAULT, "feature buffer of %zu bytes, less than the "
-					       "8-byte header", buf_len);
+		return vfm_handle_fail(h, -EFAULT,
+				       "feature buffer of %zu bytes, less than the "
+				       "8-byte header",
+				       buf_len);
 	if (buf_len > SIZE_MAX - FEATURE_MAX_PAYLOAD)
 		return -EINVAL;
 	bounce = calloc(1, buf_len + FEATURE_MAX_PAYLOAD);
@@ -232,15 +234,14 @@ static void k_close(struct vfm_handle *h)
 	vfm_khandle_free(to_k(h));
 }
 
-#define KERNEL_OPS(kind_name)                                                                  \
-	{                                                                                      \
-		.kind = kind_name, .get_flags = k_get_flags, .set_state = k_set_state,         \
-		.get_state = k_get_state, .data_size = k_data_size, .reset = k_reset,          \
-		.feature = k_feature, .read = vfm_ksession_read,                               \
-		.write = vfm_ksession_write, .precopy_info = vfm_ksession_precopy_info,        \
-		.session_close = vfm_ksession_close, .log_start = k_log_start,                 \
-		.log_stop = k_log_stop, .log_report = k_log_report, .last_reason = NULL,       \
-		.checksum = k_checksum, .close = k_close,                                      \
+#define KERNEL_OPS(kind_name)                                                                      \
+	{                                                                                          \
+		.kind = kind_name, .get_flags = k_get_flags, .set_state = k_set_state,             \
+		.get_state = k_get_state, .data_size = k_data_size, .reset = k_reset,              \
+		.feature = k_feature, .read = vfm_ksession_read, .write = vfm_ksession_write,      \
+		.precopy_info = vfm_ksession_precopy_info, .session_close = vfm_ksession_close,    \
+		.log_start = k_log_start, .log_stop = k_log_stop, .log_report = k_log_report,      \
+		.last_reason = NULL, .checksum = k_checksum, .close = k_close,                     \
 	}
 
 const struct vfm_handle_ops vfm_khandle_cdev_ops = KERNEL_OPS("vfio");

@@ -41,8 +41,8 @@ ssize_t vfm_ksession_read(struct vfm_session *s, void *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	if ((size_t)n > len)
-		return vfm_handle_fail(s->h, -EPROTO, "read() on the data fd returned %zd > %zu",
-				       n, len);
+		return vfm_handle_fail(s->h, -EPROTO, "read() on the data fd returned %zd > %zu", n,
+				       len);
 	return n;
 }
 
@@ -63,7 +63,7 @@ ssize_t vfm_ksession_write(struct vfm_session *s, const void *buf, size_t len)
 
 int vfm_ksession_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty)
 {
-	struct vfm_precopy_info info = { .argsz = sizeof(info) };
+	struct vfm_precopy_info info = {.argsz = sizeof(info)};
 	int rc = vfm_kioctl(to_ks(s)->fd, VFM_MIG_GET_PRECOPY_INFO, &info);
 
 	if (rc < 0)

@@ -26,8 +26,9 @@ static int chan_writev(struct vfm_chan *ch, struct iovec *iov, int cnt)
 
 			if (e == EINTR)
 				continue;
-			return vfm_errf(ch->err, sizeof(ch->err), -e, "%s: write at offset %llu: %s",
-					ch->name, (unsigned long long)ch->pos, strerror(e));
+			return vfm_errf(ch->err, sizeof(ch->err), -e,
+					"%s: write at offset %llu: %s", ch->name,
+					(unsigned long long)ch->pos, strerror(e));
 		}
 		ch->pos += (uint64_t)n;
 		while (cnt > 0 && (size_t)n >= iov->iov_len) {
@@ -45,7 +46,7 @@ static int chan_writev(struct vfm_chan *ch, struct iovec *iov, int cnt)
 
 int vfm_chan_write(struct vfm_chan *ch, const void *buf, size_t len)
 {
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 
 	return chan_writev(ch, &iov, 1);
 }
@@ -53,8 +54,8 @@ int vfm_chan_write(struct vfm_chan *ch, const void *buf, size_t len)
 int vfm_chan_write2(struct vfm_chan *ch, const void *a, size_t alen, const void *b, size_t blen)
 {
 	struct iovec iov[2] = {
-		{ .iov_base = (void *)a, .iov_len = alen },
-		{ .iov_base = (void *)b, .iov_len = blen },
+		{.iov_base = (void *)a, .iov_len = alen},
+		{.iov_base = (void *)b, .iov_len = blen},
 	};
 
 	return chan_writev(ch, iov, 2);

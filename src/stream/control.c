@@ -9,7 +9,7 @@
 
 int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms)
 {
-	struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+	struct pollfd p = {.fd = ch->fd, .events = POLLIN};
 
 	for (;;) {
 		int n = poll(&p, 1, timeout_ms);

@@ -22,9 +22,9 @@ enum {
 
 /* What a section body may hold next. */
 enum {
-	BODY_SETUP = 0,	  /* START: DEV_SETUP_STATE */
-	BODY_SETUP_END,	  /* START: END_OF_STATE after SETUP */
-	BODY_DATA,	  /* PART/END: data blocks, then the end marker */
+	BODY_SETUP = 0, /* START: DEV_SETUP_STATE */
+	BODY_SETUP_END, /* START: END_OF_STATE after SETUP */
+	BODY_DATA,	/* PART/END: data blocks, then the end marker */
 };
 
 static int dec_fail(struct vfm_dec *dec, int rc, uint64_t off, const char *fmt, ...)
@@ -69,7 +69,8 @@ int vfm_dec_init(struct vfm_dec *dec, struct vfm_chan *ch, uint64_t max_block)
 		return rc;
 	if (vfm_get_be32(b) != VFM_QEMU_VM_FILE_MAGIC)
 		return dec_fail(dec, -EBADMSG, ch->pos - 8,
-				"expected file magic 0x5145564d (QEVM), got 0x%08x", vfm_get_be32(b));
+				"expected file magic 0x5145564d (QEVM), got 0x%08x",
+				vfm_get_be32(b));
 	if (vfm_get_be32(b + 4) != VFM_QEMU_VM_FILE_VERSION)
 		return dec_fail(dec, -EBADMSG, ch->pos - 4, "expected file version 3, got %u",
 				vfm_get_be32(b + 4));

@@ -44,8 +44,8 @@ static int split_host_port(const char *hp, char *host, size_t hlen, char *port, 
 		memcpy(host, hp, (size_t)(colon - hp));
 		host[colon - hp] = '\0';
 	}
-	if (!colon[1] || strlen(colon + 1) >= plen || strspn(colon + 1, "0123456789") !=
-							      strlen(colon + 1))
+	if (!colon[1] || strlen(colon + 1) >= plen ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		return -EINVAL;
 	snprintf(port, plen, "%s", colon + 1);
 	return 0;
@@ -76,8 +76,7 @@ static void tune_socket(int fd, bool tcp)
 static int tcp_resolve(const char *hp, bool passive, struct addrinfo **res, char *err,
 		       size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = passive ? AI_PASSIVE : 0 };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};
 	char host[256], port[16];
 	int rc;
 
@@ -222,15 +221,13 @@ static int sock_listen(const char *path, int *lfd, char *err, size_t errlen)
 		rc = -errno;
 		close(fd);
 		unlink(tmp);
-		return vfm_errf(err, errlen, rc, "sock:%s: cannot listen: %s", path,
-				strerror(-rc));
+		return vfm_errf(err, errlen, rc, "sock:%s: cannot listen: %s", path, strerror(-rc));
 	}
 	*lfd = fd;
 	return 0;
 }
 
-int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err,
-		    size_t errlen)
+int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err, size_t errlen)
 {
 	*listen_fd = -1;
 	if (!strncmp(uri, "tcp:", 4))
@@ -248,10 +245,9 @@ int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *
 	return vfm_errf(err, errlen, -EINVAL, "'%s' is not a channel (tcp:, sock:, file:)", uri);
 }
 
-int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err,
-		    size_t errlen)
+int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err, size_t errlen)
 {
-	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+	struct pollfd p = {.fd = listen_fd, .events = POLLIN};
 	int fd, n;
 
 	do {

@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (stream_fd < 0)
 			abort();
 	}
-	if (ftruncate(stream_fd, 0) || (size && pwrite(stream_fd, data, size, 0) != (ssize_t)size) ||
+	if (ftruncate(stream_fd, 0) ||
+	    (size && pwrite(stream_fd, data, size, 0) != (ssize_t)size) ||
 	    lseek(stream_fd, 0, SEEK_SET) != 0)
 		abort();
 	vfm_chan_init(&ch, stream_fd, "fuzz");

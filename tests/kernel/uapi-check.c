@@ -15,7 +15,7 @@
 
 #include "vfio-mig/uapi.h"
 
-#if !defined(VFIO_MIGRATION_PRE_COPY) || !defined(VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) || \
+#if !defined(VFIO_MIGRATION_PRE_COPY) || !defined(VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) ||            \
 	!defined(VFIO_DEVICE_BIND_IOMMUFD)
 #error "needs the Linux >= 6.6 uAPI headers first on the include path (-I<kernel cache>/include)"
 #endif
@@ -28,27 +28,26 @@ static void eq(const char *what, unsigned long long ours, unsigned long long the
 	if (ours == theirs)
 		return;
 	failed++;
-	printf("MISMATCH %s: ours 0x%llx (%llu), kernel 0x%llx (%llu)\n", what, ours, ours,
-	       theirs, theirs);
+	printf("MISMATCH %s: ours 0x%llx (%llu), kernel 0x%llx (%llu)\n", what, ours, ours, theirs,
+	       theirs);
 }
 
-#define EQ(ours, theirs) eq(#ours " == " #theirs, (unsigned long long)(ours), \
-			    (unsigned long long)(theirs))
+#define EQ(ours, theirs)                                                                           \
+	eq(#ours " == " #theirs, (unsigned long long)(ours), (unsigned long long)(theirs))
 /* Same size and alignment. */
-#define LAYOUT(ours, theirs)                                                     \
-	do {                                                                     \
-		eq("sizeof(" #ours ") == sizeof(" #theirs ")", sizeof(ours),      \
-		   sizeof(theirs));                                              \
-		eq("_Alignof(" #ours ") == _Alignof(" #theirs ")", _Alignof(ours), \
-		   _Alignof(theirs));                                            \
+#define LAYOUT(ours, theirs)                                                                       \
+	do {                                                                                       \
+		eq("sizeof(" #ours ") == sizeof(" #theirs ")", sizeof(ours), sizeof(theirs));      \
+		eq("_Alignof(" #ours ") == _Alignof(" #theirs ")", _Alignof(ours),                 \
+		   _Alignof(theirs));                                                              \
 	} while (0)
 /* Same offset and size of a field. */
-#define FIELD(ours, of, theirs, tf)                                                     \
-	do {                                                                            \
-		eq("offsetof(" #ours ", " #of ") == offsetof(" #theirs ", " #tf ")",   \
-		   offsetof(ours, of), offsetof(theirs, tf));                           \
-		eq("sizeof(" #ours "." #of ") == sizeof(" #theirs "." #tf ")",         \
-		   sizeof(((ours *)0)->of), sizeof(((theirs *)0)->tf));                 \
+#define FIELD(ours, of, theirs, tf)                                                                \
+	do {                                                                                       \
+		eq("offsetof(" #ours ", " #of ") == offsetof(" #theirs ", " #tf ")",               \
+		   offsetof(ours, of), offsetof(theirs, tf));                                      \
+		eq("sizeof(" #ours "." #of ") == sizeof(" #theirs "." #tf ")",                     \
+		   sizeof(((ours *)0)->of), sizeof(((theirs *)0)->tf));                            \
 	} while (0)
 
 static void ioctls(void)
@@ -219,7 +218,7 @@ int main(void)
 	feature_structs();
 	logging_structs();
 	open_structs();
-	printf("uapi-check: %u values compared with the kernel headers, %u mismatch%s\n",
-	       checked, failed, failed == 1 ? "" : "es");
+	printf("uapi-check: %u values compared with the kernel headers, %u mismatch%s\n", checked,
+	       failed, failed == 1 ? "" : "es");
 	return failed ? 1 : 0;
 }

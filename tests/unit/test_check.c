@@ -140,7 +140,7 @@ static void test_testdev_passes(void **state)
 		"local:testdev,size=0",
 		"local:testdev,size=300K,dirty-rate=32M",
 	};
-	struct vfm_check_opts o = { .refused_arcs = true };
+	struct vfm_check_opts o = {.refused_arcs = true};
 	struct results res;
 
 	(void)state;
@@ -171,23 +171,23 @@ struct bug {
 };
 
 static const struct bug bugs[] = {
-	{ "wrong-path", "fsm.path", "fsm.path", NULL },
-	{ "fd-on-non-opening-arc", "fsm.data-fd", NULL, NULL },
-	{ "no-fd-on-opening-arc", "fsm.data-fd", "fsm.data-fd", NULL },
-	{ "stream-not-ending", "stream.end", "stream.end", NULL },
-	{ "session-survives-reset", "reset.kills-session", NULL, "reset.kills-session" },
-	{ "session-survives-arc", "fsm.session-end", NULL, "fsm.session-end" },
-	{ "enomsg-in-stop-copy", "stream.no-enomsg", "stream.no-enomsg", NULL },
-	{ "precopy-grows", "precopy.info", "precopy.info", NULL },
-	{ "accept-invalid-data", "resume.invalid-data", "resume.invalid-data", NULL },
-	{ "reset-not-running", "reset.running", "reset.running", NULL },
-	{ "refused-arc-accepted", "fsm.refused-arcs", "fsm.refused-arcs", NULL },
-	{ "feature-precedence", "feature.precedence", "feature.precedence", NULL },
+	{"wrong-path", "fsm.path", "fsm.path", NULL},
+	{"fd-on-non-opening-arc", "fsm.data-fd", NULL, NULL},
+	{"no-fd-on-opening-arc", "fsm.data-fd", "fsm.data-fd", NULL},
+	{"stream-not-ending", "stream.end", "stream.end", NULL},
+	{"session-survives-reset", "reset.kills-session", NULL, "reset.kills-session"},
+	{"session-survives-arc", "fsm.session-end", NULL, "fsm.session-end"},
+	{"enomsg-in-stop-copy", "stream.no-enomsg", "stream.no-enomsg", NULL},
+	{"precopy-grows", "precopy.info", "precopy.info", NULL},
+	{"accept-invalid-data", "resume.invalid-data", "resume.invalid-data", NULL},
+	{"reset-not-running", "reset.running", "reset.running", NULL},
+	{"refused-arc-accepted", "fsm.refused-arcs", "fsm.refused-arcs", NULL},
+	{"feature-precedence", "feature.precedence", "feature.precedence", NULL},
 };
 
 static void test_bugs_fail_local(void **state)
 {
-	struct vfm_check_opts o = { .refused_arcs = true };
+	struct vfm_check_opts o = {.refused_arcs = true};
 	struct results res;
 	char spec[128];
 
@@ -213,7 +213,7 @@ static void test_bugs_fail_local(void **state)
 static void test_refused_arcs_need_the_option(void **state)
 {
 	struct vfm_handle *dev = open_spec("local:testdev,size=64K,bug=refused-arc-accepted");
-	struct vfm_check_opts o = { 0 };
+	struct vfm_check_opts o = {0};
 	struct results res;
 
 	(void)state;
@@ -225,8 +225,8 @@ static void test_refused_arcs_need_the_option(void **state)
 
 /* ---- an mtty-like device: its documented quirks are WARN, not FAIL ---- */
 
-#define M_HDR  24
-#define M_SIZE (M_HDR + 36)
+#define M_HDR	24
+#define M_SIZE	(M_HDR + 36)
 #define M_MAGIC 0x7e9d09898c3e2c4eull
 
 struct mtty {
@@ -239,7 +239,7 @@ struct mtty {
 static void m_header(uint8_t *b)
 {
 	uint64_t magic = M_MAGIC;
-	uint32_t words[4] = { 1, 0, 1, 0 }; /* major, minor, ports, flags */
+	uint32_t words[4] = {1, 0, 1, 0}; /* major, minor, ports, flags */
 
 	memcpy(b, &magic, 8);
 	memcpy(b + 8, words, sizeof(words));
@@ -325,9 +325,9 @@ static const struct vfm_device_ops mtty_ops = {
 
 static void test_mtty_quirks_warn(void **state)
 {
-	struct vfm_device_config cfg = { .name = "mtty-model", .flags = 7 };
-	struct vfm_check_opts o = { .refused_arcs = true };
-	struct mtty m = { 0 };
+	struct vfm_device_config cfg = {.name = "mtty-model", .flags = 7};
+	struct vfm_check_opts o = {.refused_arcs = true};
+	struct mtty m = {0};
 	struct vfm_handle *h;
 	struct results res;
 
@@ -375,7 +375,7 @@ static void test_only_and_cancel(void **state)
 {
 	struct vfm_handle *dev = open_spec("local:testdev,size=64K");
 	static volatile sig_atomic_t stop = 1;
-	struct vfm_check_opts o = { .only = "fsm.path,stream." };
+	struct vfm_check_opts o = {.only = "fsm.path,stream."};
 	struct results res;
 
 	(void)state;
@@ -384,7 +384,7 @@ static void test_only_and_cancel(void **state)
 	assert_int_equal(res.n, 6);
 	assert_int_equal(verdict(&res, "fsm.path"), VFM_CHECK_PASS);
 	assert_int_equal(verdict(&res, "stream.continuous"), VFM_CHECK_PASS);
-	o = (struct vfm_check_opts){ .cancel = &stop };
+	o = (struct vfm_check_opts){.cancel = &stop};
 	run(dev, NULL, &o, &res);
 	assert_int_equal(res.sum.skip, res.n - 1);
 	assert_int_equal(verdict(&res, "final.running"), VFM_CHECK_PASS);
@@ -414,7 +414,7 @@ static void *serve(void *arg)
 static void vu_start(struct vu_srv *v, const char *spec)
 {
 	struct vfm_testdev_config cfg;
-	struct vfm_vu_server_opts so = { 0 };
+	struct vfm_vu_server_opts so = {0};
 	char err[512];
 
 	memset(v, 0, sizeof(*v));
@@ -424,8 +424,8 @@ static void vu_start(struct vu_srv *v, const char *spec)
 	assert_int_equal(vfm_testdev_parse(spec, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(vfm_testdev_create(&cfg, "vu", NULL, &v->td, err, sizeof(err)), 0);
 	so.testdev = v->td;
-	assert_int_equal(vfm_vu_server_create(vfm_testdev_device(v->td), &so, &v->srv, err,
-					      sizeof(err)), 0);
+	assert_int_equal(
+		vfm_vu_server_create(vfm_testdev_device(v->td), &so, &v->srv, err, sizeof(err)), 0);
 	assert_int_equal(vfm_vu_server_listen(v->srv, v->path), 0);
 	assert_int_equal(pthread_create(&v->thread, NULL, serve, v), 0);
 }
@@ -448,7 +448,7 @@ static struct vfm_handle *vu_open(struct vu_srv *v)
 
 static void test_vfio_user(void **state)
 {
-	struct vfm_check_opts o = { .refused_arcs = true };
+	struct vfm_check_opts o = {.refused_arcs = true};
 	struct results res;
 	struct vu_srv v;
 	char spec[128];

@@ -29,8 +29,8 @@ struct sdev {
 	uint64_t flags;
 	uint32_t state; /* mirror, updated by step() */
 	uint8_t content[CONTENT];
-	size_t pos;	 /* save cursor */
-	size_t avail_pre; /* readable in PRE_COPY */
+	size_t pos;	     /* save cursor */
+	size_t avail_pre;    /* readable in PRE_COPY */
 	bool more_after_end; /* misbehave: produce bytes again after a 0 */
 	bool said_end;
 	uint8_t loaded[CONTENT + 16];
@@ -199,8 +199,8 @@ static const struct vfm_device_ops s_ops_log = {
 static struct sdev *sdev_new_ops(uint64_t flags, bool enomsg, const struct vfm_device_ops *ops)
 {
 	struct sdev *d = calloc(1, sizeof(*d));
-	struct vfm_device_config cfg = { .name = "sdev", .flags = flags,
-					 .precopy_end_enomsg = enomsg };
+	struct vfm_device_config cfg = {
+		.name = "sdev", .flags = flags, .precopy_end_enomsg = enomsg};
 
 	assert_non_null(d);
 	d->flags = flags;
@@ -239,8 +239,7 @@ static void drive(struct sdev *d, uint32_t state, vfm_session_id *sid)
 		*sid = s;
 }
 
-static ssize_t read_all(struct sdev *d, vfm_session_id sid, uint8_t *out, size_t max,
-			size_t piece)
+static ssize_t read_all(struct sdev *d, vfm_session_id sid, uint8_t *out, size_t max, size_t piece)
 {
 	size_t got = 0;
 
@@ -261,9 +260,9 @@ static ssize_t read_all(struct sdev *d, vfm_session_id sid, uint8_t *out, size_t
 static void test_create_rules(void **st)
 {
 	struct vfm_device *dev = NULL;
-	struct vfm_device_config cfg = { .name = "x", .flags = 1 };
+	struct vfm_device_config cfg = {.name = "x", .flags = 1};
 	struct vfm_device_ops ops = s_ops;
-	struct sdev d = { 0 };
+	struct sdev d = {0};
 
 	(void)st;
 	assert_int_equal(vfm_device_create(NULL, &ops, &d, &dev), -EINVAL);
@@ -314,7 +313,7 @@ static void test_create_rules(void **st)
  * one; refusals change nothing. */
 static void test_set_state_walks_paths(void **st)
 {
-	static const uint32_t targets[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xffffffffu };
+	static const uint32_t targets[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xffffffffu};
 
 	(void)st;
 	for (uint64_t flags = 1; flags < 8; flags += 2) {
@@ -352,14 +351,16 @@ static void test_set_state_walks_paths(void **st)
 					assert_int_equal(d->arcs[k][1], path[k + 1]);
 					ends |= vfm_arc_ends_session(path[k], path[k + 1]);
 				}
-				if (len >= 2 && vfm_arc_opens_session(path[len - 2], path[len - 1])) {
+				if (len >= 2 &&
+				    vfm_arc_opens_session(path[len - 2], path[len - 1])) {
 					assert_true(opened != 0);
 					assert_true(opened != before);
 					assert_int_equal(vfm_device_session(d->dev), opened);
 				} else {
 					assert_int_equal(opened, 0);
 					/* no new session; the old one survives unless ended */
-					assert_int_equal(vfm_device_session(d->dev), ends ? 0 : before);
+					assert_int_equal(vfm_device_session(d->dev),
+							 ends ? 0 : before);
 				}
 				sdev_free(d);
 			}
@@ -488,17 +489,17 @@ static void test_sessions_end_on_four_arcs(void **st)
 		uint32_t open_state, end_target;
 		bool resume;
 	} cases[] = {
-		{ VFM_STATE_PRE_COPY, VFM_STATE_RUNNING, false },
-		{ VFM_STATE_PRE_COPY_P2P, VFM_STATE_RUNNING_P2P, false },
-		{ VFM_STATE_STOP_COPY, VFM_STATE_STOP, false },
-		{ VFM_STATE_RESUMING, VFM_STATE_STOP, true },
+		{VFM_STATE_PRE_COPY, VFM_STATE_RUNNING, false},
+		{VFM_STATE_PRE_COPY_P2P, VFM_STATE_RUNNING_P2P, false},
+		{VFM_STATE_STOP_COPY, VFM_STATE_STOP, false},
+		{VFM_STATE_RESUMING, VFM_STATE_STOP, true},
 	};
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sdev *d = sdev_new(7, true);
 		vfm_session_id sid;
-		uint8_t b[8] = { 0 };
+		uint8_t b[8] = {0};
 		uint64_t x, y;
 
 		d->lenient = true;
@@ -568,7 +569,7 @@ static void test_session_ids(void **st)
 {
 	struct sdev *d = sdev_new(7, true);
 	vfm_session_id sid, last = 0;
-	uint8_t b[4] = { 0 };
+	uint8_t b[4] = {0};
 	uint64_t x, y;
 
 	(void)st;
@@ -583,8 +584,9 @@ static void test_session_ids(void **st)
 	assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y), -EINVAL);
 	drive(d, VFM_STATE_RUNNING, NULL);
 	for (int i = 0; i < 20; i++) {
-		uint32_t t = i % 3 == 0 ? VFM_STATE_PRE_COPY
-			     : i % 3 == 1 ? VFM_STATE_STOP_COPY : VFM_STATE_RESUMING;
+		uint32_t t = i % 3 == 0	  ? VFM_STATE_PRE_COPY
+			     : i % 3 == 1 ? VFM_STATE_STOP_COPY
+					  : VFM_STATE_RESUMING;
 
 		drive(d, t, &sid);
 		assert_true(sid > last);
@@ -694,9 +696,8 @@ static void test_reset(void **st)
 		assert_int_equal(vfm_device_get_state(d->dev), VFM_STATE_RUNNING);
 		assert_int_equal(vfm_device_session(d->dev), 0);
 		if (sid) {
-			assert_int_equal(vfm_device_read(d->dev, sid, b, 4), s == VFM_STATE_RESUMING
-										? -ENODEV
-										: -ENODEV);
+			assert_int_equal(vfm_device_read(d->dev, sid, b, 4),
+					 s == VFM_STATE_RESUMING ? -ENODEV : -ENODEV);
 			assert_int_equal(vfm_device_write(d->dev, sid, b, 4), -ENODEV);
 			assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y), -EINVAL);
 		}
@@ -812,7 +813,8 @@ static void test_failed_arc_last_state(void **st)
 					d->fail_to = path[k + 1];
 					d->fail_error = to_error;
 					d->narcs = 0;
-					assert_int_equal(vfm_device_set_state(d->dev, t, &opened), -EIO);
+					assert_int_equal(vfm_device_set_state(d->dev, t, &opened),
+							 -EIO);
 					assert_int_equal(opened, 0);
 					assert_int_equal(d->narcs, k + 1);
 					for (size_t j = 0; j < k; j++)
@@ -822,7 +824,8 @@ static void test_failed_arc_last_state(void **st)
 								 VFM_STATE_ERROR);
 						assert_int_equal(vfm_device_session(d->dev), 0);
 					} else {
-						assert_int_equal(vfm_device_get_state(d->dev), path[k]);
+						assert_int_equal(vfm_device_get_state(d->dev),
+								 path[k]);
 						assert_int_equal(vfm_device_session(d->dev),
 								 ended ? 0 : before);
 					}
@@ -837,7 +840,7 @@ static void test_data_size(void **st)
 {
 	struct sdev *d = sdev_new(1, true);
 	struct vfm_device_ops ops = s_ops;
-	struct vfm_device_config cfg = { .name = "n", .flags = 1 };
+	struct vfm_device_config cfg = {.name = "n", .flags = 1};
 	struct vfm_device *dev;
 	uint64_t len = 0;
 
@@ -881,7 +884,7 @@ static void test_feature_header_checks(void **st)
 {
 	struct sdev *d = sdev_new(7, true);
 	struct fbuf f;
-	static const uint32_t indices[] = { 0, 1, 2, 3, 6, 7, 8, 9, 12, 0xffff };
+	static const uint32_t indices[] = {0, 1, 2, 3, 6, 7, 8, 9, 12, 0xffff};
 
 	(void)st;
 	/* shorter than the header: the kernel's copy_from_user faults */
@@ -907,12 +910,15 @@ static void test_feature_header_checks(void **st)
 	}
 	/* step 5: unknown indices -> ENOTTY, with PROBE too */
 	{
-		static const uint32_t unknown[] = { 0, 3, 4, 5, 10, 11, 12, 13, 0x100, 0xffff };
+		static const uint32_t unknown[] = {0, 3, 4, 5, 10, 11, 12, 13, 0x100, 0xffff};
 
 		for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
-			assert_int_equal(feat(d->dev, &f, 64, FG | unknown[i], NULL, 0, 0), -ENOTTY);
-			assert_int_equal(feat(d->dev, &f, 64, FS | unknown[i], NULL, 0, 0), -ENOTTY);
-			assert_int_equal(feat(d->dev, &f, 64, FP | unknown[i], NULL, 0, 0), -ENOTTY);
+			assert_int_equal(feat(d->dev, &f, 64, FG | unknown[i], NULL, 0, 0),
+					 -ENOTTY);
+			assert_int_equal(feat(d->dev, &f, 64, FS | unknown[i], NULL, 0, 0),
+					 -ENOTTY);
+			assert_int_equal(feat(d->dev, &f, 64, FP | unknown[i], NULL, 0, 0),
+					 -ENOTTY);
 			assert_int_equal(feat(d->dev, &f, 8, FP | FG | FS | unknown[i], NULL, 0, 0),
 					 -ENOTTY);
 		}
@@ -971,8 +977,8 @@ static void test_feature_probe_and_minsz(void **st)
 	assert_int_equal(feat(d->dev, &f, 16, 2, NULL, 0, 0), -EINVAL);
 	/* a probe that carries SET does not set anything */
 	{
-		struct vfm_device_feature_mig_state ms = { .device_state = VFM_STATE_STOP,
-							   .data_fd = 0 };
+		struct vfm_device_feature_mig_state ms = {.device_state = VFM_STATE_STOP,
+							  .data_fd = 0};
 
 		assert_int_equal(feat(d->dev, &f, 16, FP | FS | 2, &ms, 8, 0), 0);
 		assert_int_equal(vfm_device_get_state(d->dev), VFM_STATE_RUNNING);
@@ -1012,7 +1018,7 @@ static void test_feature_mig_state(void **st)
 	struct vfm_device_feature_mig_state ms, in;
 
 	(void)st;
-	in = (struct vfm_device_feature_mig_state){ .device_state = 0x5a5a, .data_fd = 1234 };
+	in = (struct vfm_device_feature_mig_state){.device_state = 0x5a5a, .data_fd = 1234};
 	assert_int_equal(feat(d->dev, &f, 16, FG | 2, &in, 8, 0), 0);
 	get_ms(&f, &ms);
 	assert_int_equal(ms.device_state, VFM_STATE_RUNNING);
@@ -1021,8 +1027,8 @@ static void test_feature_mig_state(void **st)
 	assert_int_equal(f.opened, 0);
 
 	/* SET that opens a session */
-	in = (struct vfm_device_feature_mig_state){ .device_state = VFM_STATE_STOP_COPY,
-						    .data_fd = 77 };
+	in = (struct vfm_device_feature_mig_state){.device_state = VFM_STATE_STOP_COPY,
+						   .data_fd = 77};
 	assert_int_equal(feat(d->dev, &f, 16, FS | 2, &in, 8, 0), 0);
 	get_ms(&f, &ms);
 	assert_int_equal(ms.device_state, VFM_STATE_STOP_COPY);
@@ -1041,11 +1047,11 @@ static void test_feature_mig_state(void **st)
 
 	/* refused SETs: the unchanged input value comes back, data_fd -1, state unchanged */
 	{
-		static const uint32_t bad[] = { VFM_STATE_ERROR, 8, 9, 0xdeadbeef };
+		static const uint32_t bad[] = {VFM_STATE_ERROR, 8, 9, 0xdeadbeef};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			in = (struct vfm_device_feature_mig_state){ .device_state = bad[i],
-								    .data_fd = 55 };
+			in = (struct vfm_device_feature_mig_state){.device_state = bad[i],
+								   .data_fd = 55};
 			assert_int_equal(feat(d->dev, &f, 16, FS | 2, &in, 8, 0), -EINVAL);
 			get_ms(&f, &ms);
 			assert_int_equal(ms.device_state, bad[i]);
@@ -1058,8 +1064,8 @@ static void test_feature_mig_state(void **st)
 	d->fail_armed = true;
 	d->fail_from = VFM_STATE_RUNNING_P2P;
 	d->fail_to = VFM_STATE_RUNNING;
-	in = (struct vfm_device_feature_mig_state){ .device_state = VFM_STATE_PRE_COPY,
-						    .data_fd = 3 };
+	in = (struct vfm_device_feature_mig_state){.device_state = VFM_STATE_PRE_COPY,
+						   .data_fd = 3};
 	assert_int_equal(feat(d->dev, &f, 16, FS | 2, &in, 8, 0), -EIO);
 	get_ms(&f, &ms);
 	assert_int_equal(ms.device_state, VFM_STATE_PRE_COPY);
@@ -1091,8 +1097,7 @@ static void test_feature_dma_logging(void **st)
 {
 	struct sdev *d = sdev_new_ops(7, true, &s_ops_log);
 	struct fbuf f;
-	struct vfm_device_feature_dma_logging_range r[2] = { { 0x10000, 0x4000 },
-							      { 0x40000, 0x1000 } };
+	struct vfm_device_feature_dma_logging_range r[2] = {{0x10000, 0x4000}, {0x40000, 0x1000}};
 	struct vfm_device_feature_dma_logging_control ctl;
 
 	(void)st;
@@ -1118,24 +1123,23 @@ static void test_feature_dma_logging(void **st)
 		static struct vfm_device_feature_dma_logging_range many[257];
 
 		for (int i = 0; i < 257; i++)
-			many[i] = (struct vfm_device_feature_dma_logging_range){ (uint64_t)i << 20,
-										 4096 };
+			many[i] = (struct vfm_device_feature_dma_logging_range){(uint64_t)i << 20,
+										4096};
 		assert_int_equal(log_start(d, &f, 4096, many, 257), -E2BIG);
 		assert_int_equal(log_start(d, &f, 4096, many, 256), 0);
 	}
 	{
-		struct vfm_device_feature_dma_logging_range bad = { 0x10800, 0x1000 };
+		struct vfm_device_feature_dma_logging_range bad = {0x10800, 0x1000};
 
 		assert_int_equal(log_start(d, &f, 4096, &bad, 1), -EINVAL);
-		bad = (struct vfm_device_feature_dma_logging_range){ 0x10000, 0x800 };
+		bad = (struct vfm_device_feature_dma_logging_range){0x10000, 0x800};
 		assert_int_equal(log_start(d, &f, 4096, &bad, 1), -EINVAL);
-		bad = (struct vfm_device_feature_dma_logging_range){ 0xfffffffffffff000ull,
-								     0x2000 };
+		bad = (struct vfm_device_feature_dma_logging_range){0xfffffffffffff000ull, 0x2000};
 		assert_int_equal(log_start(d, &f, 4096, &bad, 1), -EOVERFLOW);
 	}
 	{
-		struct vfm_device_feature_dma_logging_range ov[2] = { { 0x10000, 0x4000 },
-								      { 0x13000, 0x1000 } };
+		struct vfm_device_feature_dma_logging_range ov[2] = {{0x10000, 0x4000},
+								     {0x13000, 0x1000}};
 
 		assert_int_equal(log_start(d, &f, 4096, ov, 2), -EINVAL);
 	}
@@ -1145,7 +1149,7 @@ static void test_feature_dma_logging(void **st)
 	assert_int_equal(feat(d->dev, &f, 8, FG | 7, NULL, 0, 0), -EINVAL);
 	/* REPORT: page size >= 4096 and a power of two, no overflow, room for the bitmap */
 	{
-		uint64_t req[3] = { 0x10000, 64 * 4096, 4096 };
+		uint64_t req[3] = {0x10000, 64 * 4096, 4096};
 		uint64_t bm;
 
 		assert_int_equal(feat(d->dev, &f, 8 + 24 + 8, FG | 8, req, 24, 0), 0);

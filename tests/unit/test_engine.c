@@ -120,8 +120,7 @@ static int save_to_memfd(struct vfm_handle *src, const struct vfm_mig_opts *opts
 	return fd;
 }
 
-static int load_from_fd(struct vfm_handle *dst, int fd, const struct vfm_mig_opts *opts,
-			char *err)
+static int load_from_fd(struct vfm_handle *dst, int fd, const struct vfm_mig_opts *opts, char *err)
 {
 	struct vfm_mig_stats stats;
 	struct vfm_chan ch;
@@ -157,7 +156,7 @@ static int fd_of_bytes(const uint8_t *b, size_t len)
 
 /* ---- state is kept ------------------------------------------------------------------------- */
 
-static const char *const sizes[] = { "0", "1", "1048575", "1048577", "64M" };
+static const char *const sizes[] = {"0", "1", "1048575", "1048577", "64M"};
 
 static void test_save_load_sizes(void **st)
 {
@@ -195,7 +194,7 @@ static void test_migrate_sizes(void **st)
 		for (int precopy = 0; precopy < 2; precopy++) {
 			struct vfm_handle *src = open_dev("testdev,size=%s,seed=5", sizes[i]);
 			struct vfm_handle *dst = open_dev("testdev,size=%s,seed=6", sizes[i]);
-			struct vfm_mig_opts opts = { .precopy = precopy };
+			struct vfm_mig_opts opts = {.precopy = precopy};
 			struct vfm_mig_stats stats;
 			char err[ERRLEN];
 			uint64_t sum = csum(src);
@@ -221,7 +220,7 @@ static void test_keep_running(void **st)
 {
 	struct vfm_handle *src = open_dev("testdev,size=300K,seed=8");
 	struct vfm_handle *dst = open_dev("testdev,size=300K");
-	struct vfm_mig_opts opts = { .keep_running = true };
+	struct vfm_mig_opts opts = {.keep_running = true};
 	char err[ERRLEN];
 	int rc, fd;
 
@@ -258,7 +257,7 @@ static void *saver_main(void *p)
 /* Through a pipe, the saver and the loader running at the same time. */
 static void test_save_load_pipe(void **st)
 {
-	struct saver s = { .src = open_dev("testdev,size=5M,seed=13") };
+	struct saver s = {.src = open_dev("testdev,size=5M,seed=13")};
 	struct vfm_handle *dst = open_dev("testdev,size=5M");
 	struct vfm_mig_stats stats;
 	struct vfm_chan ch;
@@ -286,7 +285,7 @@ static void test_migrate_precopy_dirty(void **st)
 {
 	struct vfm_handle *src = open_dev("testdev,size=4M,seed=31,dirty-rate=16M");
 	struct vfm_handle *dst = open_dev("testdev,size=4M");
-	struct vfm_mig_opts opts = { .precopy = true, .max_precopy_ms = 20000 };
+	struct vfm_mig_opts opts = {.precopy = true, .max_precopy_ms = 20000};
 	struct vfm_mig_stats stats;
 	char err[ERRLEN];
 	int rc;
@@ -323,9 +322,9 @@ static void trace_fn(void *opaque, enum vfm_log_level level, const char *msg)
 
 static void test_migrate_two_devices_p2p(void **st)
 {
-	struct trace tr = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	struct vfm_open_opts oo = { .log = { .fn = trace_fn, .opaque = &tr,
-					     .max_level = VFM_LOG_TRACE } };
+	struct trace tr = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct vfm_open_opts oo = {
+		.log = {.fn = trace_fn, .opaque = &tr, .max_level = VFM_LOG_TRACE}};
 	struct vfm_handle *src[2], *dst[2];
 	char err[ERRLEN];
 	struct vfm_mig_stats stats;
@@ -355,10 +354,10 @@ static void test_migrate_two_devices_p2p(void **st)
 			 first_stop, last_p2p);
 	/* and through a stream, in order */
 	{
-		struct vfm_handle *s2[2] = { open_dev("testdev,size=100K,seed=3"),
-					     open_dev("testdev,size=1,seed=4") };
-		struct vfm_handle *d2[2] = { open_dev("testdev,size=100K"),
-					     open_dev("testdev,size=1") };
+		struct vfm_handle *s2[2] = {open_dev("testdev,size=100K,seed=3"),
+					    open_dev("testdev,size=1,seed=4")};
+		struct vfm_handle *d2[2] = {open_dev("testdev,size=100K"),
+					    open_dev("testdev,size=1")};
 		struct vfm_chan ch;
 		int fd = memfd();
 
@@ -384,8 +383,8 @@ static void test_migrate_two_devices_p2p(void **st)
 		/* and one section for two devices too */
 		{
 			struct vfm_handle *a = open_dev("testdev,size=100K,seed=9");
-			struct vfm_handle *b[2] = { open_dev("testdev,size=100K"),
-						    open_dev("testdev,size=1") };
+			struct vfm_handle *b[2] = {open_dev("testdev,size=100K"),
+						   open_dev("testdev,size=1")};
 			int rc, fd1 = save_to_memfd(a, NULL, &rc, err);
 
 			assert_int_equal(rc, 0);
@@ -414,11 +413,11 @@ static void test_migrate_two_devices_p2p(void **st)
 /* Several devices where one lacks P2P: refused (unless allowed), nothing touched. */
 static void test_multi_without_p2p(void **st)
 {
-	struct vfm_handle *src[2] = { open_dev("testdev,size=64K,seed=1"),
-				      open_dev("testdev,size=64K,seed=2,p2p=off") };
-	struct vfm_handle *dst[2] = { open_dev("testdev,size=64K"),
-				      open_dev("testdev,size=64K,p2p=off") };
-	struct vfm_mig_opts opts = { .allow_no_p2p = true };
+	struct vfm_handle *src[2] = {open_dev("testdev,size=64K,seed=1"),
+				     open_dev("testdev,size=64K,seed=2,p2p=off")};
+	struct vfm_handle *dst[2] = {open_dev("testdev,size=64K"),
+				     open_dev("testdev,size=64K,p2p=off")};
+	struct vfm_mig_opts opts = {.allow_no_p2p = true};
 	struct vfm_mig_stats stats;
 	char err[ERRLEN], log[4096];
 
@@ -438,7 +437,10 @@ static void test_multi_without_p2p(void **st)
 
 /* ---- faults ---------------------------------------------------------------------------------- */
 
-enum how { MIGRATE, SAVE_LOAD };
+enum how {
+	MIGRATE,
+	SAVE_LOAD
+};
 
 struct outcome {
 	int rc;
@@ -449,7 +451,7 @@ struct outcome {
 static void run_one(enum how how, struct vfm_handle *src, struct vfm_handle *dst, bool precopy,
 		    struct outcome *o)
 {
-	struct vfm_mig_opts opts = { .precopy = precopy, .max_precopy_ms = 20000 };
+	struct vfm_mig_opts opts = {.precopy = precopy, .max_precopy_ms = 20000};
 	struct vfm_mig_stats stats;
 
 	o->err[0] = '\0';
@@ -511,7 +513,8 @@ static void fault_matrix_arcs(enum how how, const char *base, bool precopy)
 		const char *knob = kind ? "error-arc" : "fail-arc";
 
 		for (size_t i = 0; i < ns; i++) {
-			struct vfm_handle *src = open_dev("%s,seed=3,%s=%s", base, knob, src_arcs[i]);
+			struct vfm_handle *src =
+				open_dev("%s,seed=3,%s=%s", base, knob, src_arcs[i]);
 			struct vfm_handle *dst = open_dev("%s,seed=4", base);
 			uint64_t sum = csum(src);
 			char what[160];
@@ -526,7 +529,8 @@ static void fault_matrix_arcs(enum how how, const char *base, bool precopy)
 		}
 		for (size_t i = 0; i < nd; i++) {
 			struct vfm_handle *src = open_dev("%s,seed=3", base);
-			struct vfm_handle *dst = open_dev("%s,seed=4,%s=%s", base, knob, dst_arcs[i]);
+			struct vfm_handle *dst =
+				open_dev("%s,seed=4,%s=%s", base, knob, dst_arcs[i]);
 			uint64_t sum = csum(src);
 			char what[160];
 
@@ -574,15 +578,11 @@ static void test_faults_bytes(void **st)
 		const char *src_knob, *dst_knob;
 		bool src_side; /* the source's own failure (the save fails) */
 	} faults[] = {
-		{ "fail-read-at=0", "", true },
-		{ "fail-read-at=17", "", true },
-		{ "fail-read-at=100000", "", true },
-		{ "", "fail-write-at=0", false },
-		{ "", "fail-write-at=40", false },
-		{ "", "fail-write-at=200000", false },
-		{ "corrupt-at=50", "", false },
-		{ "corrupt-at=150000", "", false },
-		{ "", "reject-load=on", false },
+		{"fail-read-at=0", "", true},	   {"fail-read-at=17", "", true},
+		{"fail-read-at=100000", "", true}, {"", "fail-write-at=0", false},
+		{"", "fail-write-at=40", false},   {"", "fail-write-at=200000", false},
+		{"corrupt-at=50", "", false},	   {"corrupt-at=150000", "", false},
+		{"", "reject-load=on", false},
 	};
 
 	(void)st;
@@ -625,7 +625,7 @@ static void test_cancel(void **st)
 	volatile sig_atomic_t cancel = 1;
 	struct vfm_handle *src = open_dev("testdev,size=256K,seed=3");
 	struct vfm_handle *dst = open_dev("testdev,size=256K");
-	struct vfm_mig_opts opts = { .cancel = &cancel };
+	struct vfm_mig_opts opts = {.cancel = &cancel};
 	struct vfm_mig_stats stats;
 	struct outcome o;
 	uint64_t sum = csum(src);
@@ -647,7 +647,7 @@ static void test_save_channel_fails(void **st)
 		for (int precopy = 0; precopy < 2; precopy++) {
 			struct vfm_handle *src = open_dev("testdev,size=2M,seed=3");
 			struct vfm_handle *dst = open_dev("testdev,size=2M");
-			struct vfm_mig_opts opts = { .precopy = precopy };
+			struct vfm_mig_opts opts = {.precopy = precopy};
 			struct vfm_mig_stats stats;
 			struct vfm_chan ch;
 			struct outcome o;
@@ -664,7 +664,8 @@ static void test_save_channel_fails(void **st)
 			}
 			o.rc = vfm_save(&src, 1, &ch, &opts, &stats, o.err, sizeof(o.err));
 			assert_int_equal(o.rc, how == 0 ? -EPIPE : -EBADF);
-			check_recovered(how ? "save into a read-only fd" : "save into a closed pipe",
+			check_recovered(how ? "save into a read-only fd"
+					    : "save into a closed pipe",
 					&o, src, sum, dst, false);
 			close(how == 0 ? p[1] : p[0]);
 			vfm_handle_close(src);
@@ -738,8 +739,8 @@ static void fake_init(struct fake *f, uint64_t flags, int flags_rc, uint32_t sta
 
 static void test_refuse_without_stop_copy(void **st)
 {
-	static const uint64_t bad_flags[] = { 0, VFM_MIGRATION_P2P,
-					      VFM_MIGRATION_P2P | VFM_MIGRATION_PRE_COPY };
+	static const uint64_t bad_flags[] = {0, VFM_MIGRATION_P2P,
+					     VFM_MIGRATION_P2P | VFM_MIGRATION_PRE_COPY};
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
@@ -817,7 +818,7 @@ static void check_untouched(const char *what, struct vfm_handle *h, uint32_t sta
 			    struct vfm_session *sess, int rc, const char *err)
 {
 	uint32_t now = state_of(h);
-	uint8_t b[16] = { 0 };
+	uint8_t b[16] = {0};
 	ssize_t n;
 
 	if (rc != -EBUSY)
@@ -838,7 +839,7 @@ static void check_untouched(const char *what, struct vfm_handle *h, uint32_t sta
 
 static void test_busy_devices_left_alone(void **st)
 {
-	static const uint32_t busy_states[] = { VFM_STATE_RESUMING, VFM_STATE_STOP_COPY };
+	static const uint32_t busy_states[] = {VFM_STATE_RESUMING, VFM_STATE_STOP_COPY};
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(busy_states) / sizeof(busy_states[0]); i++) {
@@ -867,7 +868,8 @@ static void test_busy_devices_left_alone(void **st)
 
 			busy_device(busy, bs, &sess);
 			rc = vfm_migrate(&busy, &dst, 1, NULL, &stats, err, sizeof(err));
-			snprintf(what, sizeof(what), "migrate from a %s source", vfm_state_name(bs));
+			snprintf(what, sizeof(what), "migrate from a %s source",
+				 vfm_state_name(bs));
 			check_untouched(what, busy, bs, sess, rc, err);
 			assert_int_equal(state_of(dst), VFM_STATE_RUNNING);
 			vfm_session_close(sess);
@@ -962,8 +964,9 @@ static void test_load_truncated_everywhere(void **st)
 		assert_int_equal(state_of(dst), VFM_STATE_RUNNING);
 		arc_log(dst, log_after, sizeof(log_after));
 		/* the last thing done to the destination: a reset */
-		assert_non_null(strstr(log_after + (strlen(log_after) > 6 ? strlen(log_after) - 6 : 0),
-				       "RESET\n"));
+		assert_non_null(
+			strstr(log_after + (strlen(log_after) > 6 ? strlen(log_after) - 6 : 0),
+			       "RESET\n"));
 	}
 	/* the whole stream still loads into the same destination */
 	fd = fd_of_bytes(b, len);

@@ -198,13 +198,13 @@ static const uint64_t doc_state_flags[8] = {
 };
 
 /* Section 3.4 end: the four opening and the four ending arcs. */
-static const uint32_t doc_open_arcs[4][2] = { { 2, 6 }, { 5, 7 }, { 1, 3 }, { 1, 4 } };
-static const uint32_t doc_end_arcs[4][2] = { { 6, 2 }, { 7, 5 }, { 3, 1 }, { 4, 1 } };
+static const uint32_t doc_open_arcs[4][2] = {{2, 6}, {5, 7}, {1, 3}, {1, 4}};
+static const uint32_t doc_end_arcs[4][2] = {{6, 2}, {7, 5}, {3, 1}, {4, 1}};
 
 /* ---- parsing the transcription ------------------------------------------------------ */
 
-static const char *const names[8] = { "ERROR",	  "STOP",	 "RUNNING",  "STOP_COPY",
-				      "RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P" };
+static const char *const names[8] = {"ERROR",	 "STOP",	"RUNNING",  "STOP_COPY",
+				     "RESUMING", "RUNNING_P2P", "PRE_COPY", "PRE_COPY_P2P"};
 
 #define NOT_A_STATE 0xffffu
 
@@ -302,11 +302,11 @@ static int parse_next_cell(const char *cell, uint32_t cur, uint32_t *next)
 
 struct doc_arc_row {
 	uint32_t cur, target;
-	int rc;			/* 0 or -EINVAL */
+	int rc; /* 0 or -EINVAL */
 	uint32_t path[16];
-	size_t len;		/* states in the path (arcs + 1) */
+	size_t len; /* states in the path (arcs + 1) */
 	bool new_fd;
-	bool ends;		/* "terminates session via X->Y" */
+	bool ends; /* "terminates session via X->Y" */
 	uint32_t end_from, end_to;
 };
 
@@ -351,10 +351,10 @@ struct doc_flags {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 static const struct doc_flags doc_flags[] = {
-	{ 1, doc_next_f1, doc_arcs_f1, N(doc_arcs_f1) },
-	{ 3, doc_next_f3, doc_arcs_f3, N(doc_arcs_f3) },
-	{ 5, doc_next_f5, doc_arcs_f5, N(doc_arcs_f5) },
-	{ 7, doc_next_f7, doc_arcs_f7, N(doc_arcs_f7) },
+	{1, doc_next_f1, doc_arcs_f1, N(doc_arcs_f1)},
+	{3, doc_next_f3, doc_arcs_f3, N(doc_arcs_f3)},
+	{5, doc_next_f5, doc_arcs_f5, N(doc_arcs_f5)},
+	{7, doc_next_f7, doc_arcs_f7, N(doc_arcs_f7)},
 };
 
 static uint32_t doc_raw(uint32_t cur, uint32_t target)
@@ -400,8 +400,8 @@ static int model_next(uint64_t flags, uint32_t cur, uint32_t target, uint32_t *n
 }
 
 /* State values to try: every state, the first invalid ones and a few absurd ones. */
-static const uint32_t probe_states[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 255, 0x80000000u,
-					 0xffffffffu };
+static const uint32_t probe_states[] = {0, 1, 2, 3,  4,	  5,	       6,
+					7, 8, 9, 16, 255, 0x80000000u, 0xffffffffu};
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
@@ -452,7 +452,7 @@ static void test_next_tables_doc(void **st)
 				int wrc = parse_next_cell(cells[1 + col], cur, &want);
 				/* column 8 stands for every value >= 8 */
 				size_t ntries = col == 8 ? 5 : 1;
-				static const uint32_t big[] = { 8, 9, 100, 0x80000000u, 0xffffffffu };
+				static const uint32_t big[] = {8, 9, 100, 0x80000000u, 0xffffffffu};
 
 				for (size_t k = 0; k < ntries; k++) {
 					uint32_t t = col == 8 ? big[k] : col;
@@ -460,11 +460,12 @@ static void test_next_tables_doc(void **st)
 					int mrc = model_next(d->flags, cur, t, &model);
 
 					if (rc != wrc || (wrc == 0 && got != want))
-						fail_msg("flags %llu %s -> %u: library rc %d next %s, "
-							 "doc rc %d next %s",
-							 (unsigned long long)d->flags, names[cur], t, rc,
-							 vfm_state_name(got), wrc,
-							 wrc ? "-" : names[want]);
+						fail_msg(
+							"flags %llu %s -> %u: library rc %d next %s, "
+							"doc rc %d next %s",
+							(unsigned long long)d->flags, names[cur], t,
+							rc, vfm_state_name(got), wrc,
+							wrc ? "-" : names[want]);
 					/* the model must agree with the doc (transcription check) */
 					assert_int_equal(mrc, wrc);
 					if (!wrc)
@@ -479,7 +480,7 @@ static void test_next_tables_doc(void **st)
  * (cur, new) pair including values >= 8, against the independent model. */
 static void test_next_all_flags_model(void **st)
 {
-	static const uint64_t extra[] = { 0, 8, 1ull << 31, 1ull << 40, 0xfffffff8ull };
+	static const uint64_t extra[] = {0, 8, 1ull << 31, 1ull << 40, 0xfffffff8ull};
 
 	(void)st;
 	for (size_t e = 0; e < N(extra); e++) {
@@ -494,10 +495,11 @@ static void test_next_all_flags_model(void **st)
 					int wrc = model_next(flags, cur, t, &want);
 
 					if (rc != wrc || (!rc && got != want))
-						fail_msg("flags 0x%llx %u -> %u: library rc %d next %u, "
-							 "model rc %d next %u",
-							 (unsigned long long)flags, cur, t, rc, got, wrc,
-							 want);
+						fail_msg(
+							"flags 0x%llx %u -> %u: library rc %d next %u, "
+							"model rc %d next %u",
+							(unsigned long long)flags, cur, t, rc, got,
+							wrc, want);
 				}
 			}
 		}
@@ -507,7 +509,7 @@ static void test_next_all_flags_model(void **st)
 /* Without STOP_COPY no state is supported: every request is refused. */
 static void test_no_stop_copy_refuses_all(void **st)
 {
-	static const uint64_t flagsets[] = { 0, 2, 4, 6, 8, 0xe, 0xfffffffffffffffeull };
+	static const uint64_t flagsets[] = {0, 2, 4, 6, 8, 0xe, 0xfffffffffffffffeull};
 
 	(void)st;
 	for (size_t f = 0; f < N(flagsets); f++) {
@@ -518,7 +520,8 @@ static void test_no_stop_copy_refuses_all(void **st)
 				size_t len = 99;
 
 				assert_int_equal(vfm_fsm_next(flagsets[f], s, t, &next), -EINVAL);
-				assert_int_equal(vfm_fsm_path(flagsets[f], s, t, path, &len), -EINVAL);
+				assert_int_equal(vfm_fsm_path(flagsets[f], s, t, path, &len),
+						 -EINVAL);
 				assert_int_equal(len, 0);
 			}
 		}
@@ -532,7 +535,7 @@ static void test_paths_doc(void **st)
 	(void)st;
 	for (size_t f = 0; f < N(doc_flags); f++) {
 		const struct doc_flags *d = &doc_flags[f];
-		bool seen[8][8] = { { false } };
+		bool seen[8][8] = {{false}};
 		size_t nsup = 0;
 
 		for (uint32_t s = 0; s < 8; s++)
@@ -550,23 +553,26 @@ static void test_paths_doc(void **st)
 			rc = vfm_fsm_path(d->flags, r.cur, r.target, path, &len);
 			if (r.rc) {
 				if (rc != -EINVAL || len != 0)
-					fail_msg("flags %llu %s -> %s: doc -EINVAL, library rc %d len %zu",
-						 (unsigned long long)d->flags, names[r.cur],
-						 names[r.target], rc, len);
+					fail_msg(
+						"flags %llu %s -> %s: doc -EINVAL, library rc %d len %zu",
+						(unsigned long long)d->flags, names[r.cur],
+						names[r.target], rc, len);
 				continue;
 			}
 			assert_int_equal(rc, 0);
 			assert_int_equal(r.path[0], r.cur);
 			assert_int_equal(r.path[r.len - 1], r.target);
 			if (len != r.len || memcmp(path, r.path, len * sizeof(path[0])) != 0)
-				fail_msg("flags %llu %s -> %s: library path differs from the doc (row "
-					 "%zu: %s)",
-					 (unsigned long long)d->flags, names[r.cur], names[r.target],
-					 i, d->arcs[i]);
+				fail_msg(
+					"flags %llu %s -> %s: library path differs from the doc (row "
+					"%zu: %s)",
+					(unsigned long long)d->flags, names[r.cur], names[r.target],
+					i, d->arcs[i]);
 		}
 		for (uint32_t a = 0; a < 8; a++)
 			for (uint32_t b = 0; b < 8; b++)
-				assert_int_equal(seen[a][b], a != b && model_supported(d->flags, a) &&
+				assert_int_equal(seen[a][b], a != b &&
+								     model_supported(d->flags, a) &&
 								     model_supported(d->flags, b));
 	}
 }
@@ -603,8 +609,8 @@ static void test_sessions_doc(void **st)
 				bool ends = vfm_arc_ends_session(path[k], path[k + 1]);
 
 				if (opens && k + 2 != len)
-					fail_msg("fd-opening arc %s->%s is interior to %s", names[path[k]],
-						 names[path[k + 1]], d->arcs[i]);
+					fail_msg("fd-opening arc %s->%s is interior to %s",
+						 names[path[k]], names[path[k + 1]], d->arcs[i]);
 				if (opens)
 					fd = true;
 				if (ends) {
@@ -615,7 +621,8 @@ static void test_sessions_doc(void **st)
 				}
 			}
 			if (fd != r.new_fd)
-				fail_msg("data_fd: library %d, doc %d for %s", fd, r.new_fd, d->arcs[i]);
+				fail_msg("data_fd: library %d, doc %d for %s", fd, r.new_fd,
+					 d->arcs[i]);
 			assert_int_equal(nend, r.ends ? 1 : 0);
 		}
 	}
@@ -647,15 +654,17 @@ static void test_all_paths_well_formed(void **st)
 				uint32_t path[VFM_FSM_MAX_PATH];
 				size_t len = 99;
 				int rc = vfm_fsm_path(flags, cur, t, path, &len);
-				bool valid = model_supported(flags, cur) && model_supported(flags, t);
-				bool seen[8] = { false };
+				bool valid =
+					model_supported(flags, cur) && model_supported(flags, t);
+				bool seen[8] = {false};
 
 				/* refused exactly when the model refuses some step */
 				if (valid && cur != t) {
 					uint32_t c = cur, n;
 					int k = 0;
 
-					while (c != t && model_next(flags, c, t, &n) == 0 && k++ < 10)
+					while (c != t && model_next(flags, c, t, &n) == 0 &&
+					       k++ < 10)
 						c = n;
 					valid = c == t;
 				}
@@ -707,7 +716,8 @@ static void test_einval_cases(void **st)
 			assert_int_equal(len, 0);
 			/* cur ERROR (the kernel WARNs), cur >= 8 */
 			assert_int_equal(vfm_fsm_next(flags, VFM_STATE_ERROR, cur, &next), -EINVAL);
-			assert_int_equal(vfm_fsm_next(flags, VFM_STATE_NR + cur, cur, &next), -EINVAL);
+			assert_int_equal(vfm_fsm_next(flags, VFM_STATE_NR + cur, cur, &next),
+					 -EINVAL);
 			len = 5;
 			assert_int_equal(vfm_fsm_path(flags, VFM_STATE_ERROR, cur, path, &len),
 					 -EINVAL);
@@ -731,7 +741,8 @@ static void test_einval_cases(void **st)
 	assert_int_equal(vfm_fsm_next(1, VFM_STATE_RUNNING, VFM_STATE_RUNNING_P2P, &next), -EINVAL);
 	assert_int_equal(vfm_fsm_next(5, VFM_STATE_RUNNING, VFM_STATE_RUNNING_P2P, &next), -EINVAL);
 	assert_int_equal(vfm_fsm_next(3, VFM_STATE_RUNNING, VFM_STATE_PRE_COPY, &next), -EINVAL);
-	assert_int_equal(vfm_fsm_next(5, VFM_STATE_RUNNING, VFM_STATE_PRE_COPY_P2P, &next), -EINVAL);
+	assert_int_equal(vfm_fsm_next(5, VFM_STATE_RUNNING, VFM_STATE_PRE_COPY_P2P, &next),
+			 -EINVAL);
 	assert_int_equal(vfm_fsm_next(3, VFM_STATE_PRE_COPY, VFM_STATE_RUNNING, &next), -EINVAL);
 	assert_int_equal(vfm_fsm_next(1, VFM_STATE_RUNNING_P2P, VFM_STATE_STOP, &next), -EINVAL);
 	/* cur == new on a supported state: 0, next = cur */
@@ -776,24 +787,35 @@ static void test_state_parse(void **st)
 		const char *text;
 		uint32_t state;
 	} good[] = {
-		{ "ERROR", 0 },
-		{ "STOP", 1 },
-		{ "RUNNING", 2 },
-		{ "STOP_COPY", 3 },
-		{ "RESUMING", 4 },
-		{ "RUNNING_P2P", 5 },
-		{ "PRE_COPY", 6 },
-		{ "PRE_COPY_P2P", 7 },
-		{ "stop_copy", 3 },
-		{ "Pre_Copy_P2p", 7 },
-		{ "VFIO_DEVICE_STATE_RUNNING_P2P", 5 },
-		{ "vfio_device_state_resuming", 4 },
-		{ "VFIO_DEVICE_STATE_STOP", 1 },
+		{"ERROR", 0},
+		{"STOP", 1},
+		{"RUNNING", 2},
+		{"STOP_COPY", 3},
+		{"RESUMING", 4},
+		{"RUNNING_P2P", 5},
+		{"PRE_COPY", 6},
+		{"PRE_COPY_P2P", 7},
+		{"stop_copy", 3},
+		{"Pre_Copy_P2p", 7},
+		{"VFIO_DEVICE_STATE_RUNNING_P2P", 5},
+		{"vfio_device_state_resuming", 4},
+		{"VFIO_DEVICE_STATE_STOP", 1},
 	};
 	static const char *const bad[] = {
-		"",	       "STOPCOPY",   "STOP-COPY", " STOP",    "STOP ",	"INVALID",
-		"VFIO_DEVICE_STATE_", "VFIO_DEVICE_STATE", "STOP_COPY_", "RUNNING,STOP",
-		"VFIO_DEVICE_STATE_VFIO_DEVICE_STATE_STOP", "8", "1", "PRE",
+		"",
+		"STOPCOPY",
+		"STOP-COPY",
+		" STOP",
+		"STOP ",
+		"INVALID",
+		"VFIO_DEVICE_STATE_",
+		"VFIO_DEVICE_STATE",
+		"STOP_COPY_",
+		"RUNNING,STOP",
+		"VFIO_DEVICE_STATE_VFIO_DEVICE_STATE_STOP",
+		"8",
+		"1",
+		"PRE",
 	};
 
 	(void)st;
@@ -830,22 +852,22 @@ static void test_flags_parse(void **st)
 		const char *text;
 		uint64_t flags;
 	} good[] = {
-		{ "7", 7 },
-		{ "0x7", 7 },
-		{ "0X7", 7 },
-		{ "1", 1 },
-		{ "0", 0 },
-		{ "3", 3 },
-		{ "0x5", 5 },
-		{ "stop-copy,p2p,pre-copy", 7 },
-		{ "pre-copy,stop-copy,p2p", 7 },
-		{ "stop-copy", 1 },
-		{ "stop-copy,p2p", 3 },
-		{ "stop-copy,pre-copy", 5 },
-		{ "p2p", 2 },
-		{ "STOP-COPY,P2P", 3 },
-		{ "stop-copy,stop-copy", 1 },
-		{ "0xffffffffffffffff", 0xffffffffffffffffull },
+		{"7", 7},
+		{"0x7", 7},
+		{"0X7", 7},
+		{"1", 1},
+		{"0", 0},
+		{"3", 3},
+		{"0x5", 5},
+		{"stop-copy,p2p,pre-copy", 7},
+		{"pre-copy,stop-copy,p2p", 7},
+		{"stop-copy", 1},
+		{"stop-copy,p2p", 3},
+		{"stop-copy,pre-copy", 5},
+		{"p2p", 2},
+		{"STOP-COPY,P2P", 3},
+		{"stop-copy,stop-copy", 1},
+		{"0xffffffffffffffff", 0xffffffffffffffffull},
 	};
 	static const char *const bad[] = {
 		"",
@@ -928,7 +950,9 @@ static void test_flags_format(void **st)
 		/* "STOP_COPY|P2P" -> "stop-copy,p2p" */
 		size_t k;
 		for (k = 0; buf[k]; k++)
-			lower[k] = buf[k] == '|' ? ',' : buf[k] == '_' ? '-' : (char)(buf[k] | 0x20);
+			lower[k] = buf[k] == '|'   ? ','
+				   : buf[k] == '_' ? '-'
+						   : (char)(buf[k] | 0x20);
 		lower[k] = '\0';
 		assert_int_equal(vfm_flags_parse(lower, &back), 0);
 		assert_int_equal(back, f);

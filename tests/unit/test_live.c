@@ -83,7 +83,7 @@ static void check_p2p_order(struct vfm_handle **src, size_t n, bool precopy)
 static void p2p_devices(size_t n, bool precopy)
 {
 	struct vfm_handle *src[4], *dst[4];
-	struct vfm_mig_opts opts = { .precopy = precopy };
+	struct vfm_mig_opts opts = {.precopy = precopy};
 	struct vfm_mig_stats st;
 	char err[ERRLEN], spec[128];
 	uint64_t before[4], after;
@@ -126,9 +126,9 @@ static void test_dma_logging_exact(void **st)
 {
 	struct vfm_handle *h = open_dev("testdev,size=4K,dma=1M");
 	struct vfm_dma *dma = vfm_testdev_dma(vfm_local_testdev(h));
-	struct vfm_device_feature_dma_logging_range r = { .iova = 0, .length = 1 << 20 };
-	static const uint64_t pages[] = { 0, 1, 17, 63, 64, 200, 255 };
-	uint64_t page = 4096, bitmap[4] = { 0 }, want[4] = { 0 };
+	struct vfm_device_feature_dma_logging_range r = {.iova = 0, .length = 1 << 20};
+	static const uint64_t pages[] = {0, 1, 17, 63, 64, 200, 255};
+	uint64_t page = 4096, bitmap[4] = {0}, want[4] = {0};
 	uint8_t data[4096];
 	void *mem;
 	uint64_t iova, size;
@@ -166,7 +166,7 @@ static void test_dma_logging_exact(void **st)
 static void test_dma_logging_without_memory(void **st)
 {
 	struct vfm_handle *h = open_dev("testdev,size=4K");
-	struct vfm_device_feature_dma_logging_range r = { .iova = 0, .length = 1 << 20 };
+	struct vfm_device_feature_dma_logging_range r = {.iova = 0, .length = 1 << 20};
 	uint64_t page = 4096;
 
 	(void)st;
@@ -218,10 +218,12 @@ static void test_dma_no_write_lost(void **st)
 {
 	struct vfm_handle *src = open_dev("testdev,size=1M,seed=3,dma=16M,dma-rate=1G");
 	struct vfm_handle *dst = open_dev("testdev,size=1M,dma=16M");
-	struct late_writes lw = { .dma = vfm_testdev_dma(vfm_local_testdev(src)) };
-	struct vfm_mig_opts opts = { .precopy = true, .downtime_limit_ms = 300,
-				     .progress = write_late, .progress_opaque = &lw };
-	struct timespec run = { .tv_sec = 0, .tv_nsec = 100000000 };
+	struct late_writes lw = {.dma = vfm_testdev_dma(vfm_local_testdev(src))};
+	struct vfm_mig_opts opts = {.precopy = true,
+				    .downtime_limit_ms = 300,
+				    .progress = write_late,
+				    .progress_opaque = &lw};
+	struct timespec run = {.tv_sec = 0, .tv_nsec = 100000000};
 	struct vfm_mig_stats stats;
 	char err[ERRLEN];
 	uint64_t written;
@@ -248,8 +250,8 @@ static void test_dma_through_stream(void **st)
 {
 	struct vfm_handle *src = open_dev("testdev,size=256K,seed=4,dma=4M,dma-rate=256M");
 	struct vfm_handle *dst = open_dev("testdev,size=256K,dma=4M");
-	struct vfm_mig_opts opts = { .precopy = true };
-	struct timespec run = { .tv_sec = 0, .tv_nsec = 50000000 };
+	struct vfm_mig_opts opts = {.precopy = true};
+	struct timespec run = {.tv_sec = 0, .tv_nsec = 50000000};
 	struct vfm_mig_stats stats;
 	struct vfm_chan ch;
 	char err[ERRLEN];
@@ -276,7 +278,7 @@ static void test_dma_destination_without_memory(void **st)
 {
 	struct vfm_handle *src = open_dev("testdev,size=64K,dma=1M");
 	struct vfm_handle *dst = open_dev("testdev,size=64K");
-	struct vfm_mig_opts opts = { .precopy = true };
+	struct vfm_mig_opts opts = {.precopy = true};
 	struct vfm_mig_stats stats;
 	char err[ERRLEN];
 

@@ -80,16 +80,16 @@ static void count_stop(void)
 
 /* ---- a stream built by hand --------------------------------------------------------- */
 
-#define MAXB 4096
+#define MAXB	4096
 #define MAXMARK 512
 
 enum mark_kind {
-	MK_MAGIC,     /* be32 file magic */
-	MK_VERSION,   /* be32 file version */
-	MK_TYPE,      /* u8 section type */
-	MK_MARKER,    /* be64 VFIO marker */
-	MK_FOOTER,    /* u8 0x7e */
-	MK_EOF,	      /* u8 0x00 */
+	MK_MAGIC,   /* be32 file magic */
+	MK_VERSION, /* be32 file version */
+	MK_TYPE,    /* u8 section type */
+	MK_MARKER,  /* be64 VFIO marker */
+	MK_FOOTER,  /* u8 0x7e */
+	MK_EOF,	    /* u8 0x00 */
 };
 
 struct mark {
@@ -121,7 +121,7 @@ static void put8(struct bytes *s, uint8_t v)
 
 static void put32(struct bytes *s, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
 
 	put(s, b, 4);
 }
@@ -135,7 +135,7 @@ static void put64(struct bytes *s, uint64_t v)
 static void mark(struct bytes *s, enum mark_kind k, uint8_t section_type, uint64_t value)
 {
 	assert_true(s->nmarks < MAXMARK);
-	s->marks[s->nmarks++] = (struct mark){ k, s->len, section_type, value };
+	s->marks[s->nmarks++] = (struct mark){k, s->len, section_type, value};
 }
 
 static void h_file(struct bytes *s)
@@ -193,8 +193,8 @@ static void h_eof(struct bytes *s)
 static const char id0[] = "dev0";
 static const char id1[] = "0000:00:03.0/vfio";
 static const uint8_t part0[5] = "hello";
-static const uint8_t end0a[3] = { 0x00, 0xff, 0x7e };
-static const uint8_t end1a[7] = { 0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00 };
+static const uint8_t end0a[3] = {0x00, 0xff, 0x7e};
+static const uint8_t end1a[7] = {0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00};
 
 /* Two devices: START x2, PART (data) for device 0, PART (INIT_DATA_SENT) for device 1,
  * END for both (device 0 with an empty block), EOF. */
@@ -288,9 +288,9 @@ static void slurp_fd(int fd, struct bytes *out)
 }
 
 enum data_mode {
-	SKIP_DATA,   /* never call vfm_dec_data: the decoder skips blocks itself */
-	READ_BYTES,  /* read every block one byte at a time */
-	READ_WHOLE,  /* read every block with one big buffer */
+	SKIP_DATA,  /* never call vfm_dec_data: the decoder skips blocks itself */
+	READ_BYTES, /* read every block one byte at a time */
+	READ_WHOLE, /* read every block with one big buffer */
 };
 
 struct ev_rec {
@@ -403,8 +403,8 @@ static void test_encoder_bytes(void **st)
 	/* spot checks against the doc's byte images */
 	assert_memory_equal(got.b, "QEVM\0\0\0\3", 8);
 	{
-		static const uint8_t start[] = { 0x01, 0, 0, 0, 1, 4, 'd', 'e', 'v', '0',
-						 0,    0, 0, 0, 0, 0, 0,   1 };
+		static const uint8_t start[] = {0x01, 0, 0, 0, 1, 4, 'd', 'e', 'v',
+						'0',  0, 0, 0, 0, 0, 0,	  0,   1};
 
 		assert_memory_equal(got.b + 8, start, sizeof(start));
 	}
@@ -600,7 +600,7 @@ static void test_round_trip_pipe(void **st)
 {
 	int p[2];
 	pthread_t t;
-	struct writer_arg a = { .block = 300000 };
+	struct writer_arg a = {.block = 300000};
 	struct vfm_chan ch;
 	struct vfm_dec dec;
 	struct vfm_ev ev;
@@ -778,7 +778,7 @@ static void test_markers_bit_flipped(void **st)
 /* The other framing bytes: file magic and version, section types, footers, EOF. */
 static void test_framing_replaced(void **st)
 {
-	static const uint8_t bad_types[] = { 0x04, 0x05, 0x06, 0x07, 0x08, 0x7e, 0x7f, 0x80, 0xff };
+	static const uint8_t bad_types[] = {0x04, 0x05, 0x06, 0x07, 0x08, 0x7e, 0x7f, 0x80, 0xff};
 	struct bytes base;
 
 	(void)st;
@@ -824,7 +824,8 @@ static void test_framing_replaced(void **st)
 				struct bytes s = base;
 
 				s.b[mk->off] ^= (uint8_t)(1u << bit);
-				snprintf(what, sizeof(what), "footer byte at %zu bit %u", mk->off, bit);
+				snprintf(what, sizeof(what), "footer byte at %zu bit %u", mk->off,
+					 bit);
 				expect_reject_at(&s, (long long)mk->off, what);
 			}
 			break;
@@ -855,11 +856,8 @@ static void build_sized(struct bytes *s, uint64_t size, size_t *size_off)
 static void test_absurd_sizes(void **st)
 {
 	const uint64_t sizes[] = {
-		1ull << 63,
-		0xffffffffffffffffull,
-		VFM_STREAM_MAX_BLOCK + 1,
-		1ull << 32,
-		(1ull << 62) + 12345,
+		1ull << 63, 0xffffffffffffffffull, VFM_STREAM_MAX_BLOCK + 1,
+		1ull << 32, (1ull << 62) + 12345,
 	};
 
 	(void)st;
@@ -943,9 +941,9 @@ static void test_decoder_never_allocates(void **st)
 	(void)st;
 	/* the counting sees the library's allocations at all (device create allocates) */
 	{
-		static const struct vfm_device_ops ops = { .step = nop_step, .save = nop_save,
-							   .load = nop_load };
-		struct vfm_device_config cfg = { .name = "x", .flags = VFM_MIGRATION_STOP_COPY };
+		static const struct vfm_device_ops ops = {
+			.step = nop_step, .save = nop_save, .load = nop_load};
+		struct vfm_device_config cfg = {.name = "x", .flags = VFM_MIGRATION_STOP_COPY};
 		struct vfm_device *dev;
 
 		count_start();
@@ -976,7 +974,7 @@ static void test_unknown_section_types(void **st)
 {
 	(void)st;
 	for (unsigned t = 0x05; t <= 0xff; t++) {
-		struct bytes s = { 0 };
+		struct bytes s = {0};
 		size_t at;
 		char what[64];
 
@@ -993,7 +991,7 @@ static void test_unknown_section_types(void **st)
 
 static void test_footer_wrong_id(void **st)
 {
-	struct bytes s = { 0 };
+	struct bytes s = {0};
 	size_t at;
 
 	(void)st;
@@ -1022,7 +1020,7 @@ static void test_part_end_never_started(void **st)
 {
 	(void)st;
 	for (uint8_t type = 0x02; type <= 0x03; type++) {
-		struct bytes s = { 0 };
+		struct bytes s = {0};
 		size_t at;
 
 		h_file(&s);
@@ -1044,7 +1042,7 @@ static void test_part_end_never_started(void **st)
 
 static void test_start_twice(void **st)
 {
-	struct bytes s = { 0 };
+	struct bytes s = {0};
 	size_t at;
 
 	(void)st;
@@ -1058,7 +1056,7 @@ static void test_start_twice(void **st)
 
 static void test_idstr(void **st)
 {
-	struct bytes s = { 0 };
+	struct bytes s = {0};
 	size_t at;
 	struct result r;
 	char long_id[256];
@@ -1120,11 +1118,11 @@ static void test_idstr(void **st)
 
 static void test_version_not_1(void **st)
 {
-	static const uint32_t versions[] = { 0, 2, 3, 0x100, 0xffffffffu };
+	static const uint32_t versions[] = {0, 2, 3, 0x100, 0xffffffffu};
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
-		struct bytes s = { 0 };
+		struct bytes s = {0};
 
 		h_file(&s);
 		h_start(&s, 1, "dev", 0, versions[i]);
@@ -1139,7 +1137,7 @@ static void test_version_not_1(void **st)
 
 static void test_full_section(void **st)
 {
-	struct bytes s = { 0 };
+	struct bytes s = {0};
 	size_t at;
 	struct result r;
 
@@ -1210,7 +1208,7 @@ static void test_marker_grammar(void **st)
 
 static void test_too_many_sections(void **st)
 {
-	struct bytes s = { 0 };
+	struct bytes s = {0};
 	size_t at = 0;
 	struct result r;
 
@@ -1302,7 +1300,7 @@ static void test_error_is_sticky(void **st)
  */
 static void test_dec_data_zero_len_keeps_block(void **st)
 {
-	struct bytes s = { 0 };
+	struct bytes s = {0};
 	struct vfm_chan ch;
 	struct vfm_dec dec;
 	struct vfm_ev ev;
@@ -1373,7 +1371,7 @@ static void test_channel(void **st)
 	assert_int_equal(pipe(p), 0);
 	close(p[0]);
 	{
-		struct sigaction sa = { .sa_handler = SIG_IGN }, old;
+		struct sigaction sa = {.sa_handler = SIG_IGN}, old;
 
 		sigaction(SIGPIPE, &sa, &old);
 		vfm_chan_init(&w, p[1], "dead");
@@ -1402,8 +1400,8 @@ static void test_enc_section_types(void **st)
 	assert_int_equal(vfm_enc_section(&ch, VFM_QEMU_VM_SECTION_END, 0xa0b0c0d0), 0);
 	{
 		struct bytes got;
-		static const uint8_t want[] = { 0x02, 0x01, 0x02, 0x03, 0x04,
-						0x03, 0xa0, 0xb0, 0xc0, 0xd0 };
+		static const uint8_t want[] = {0x02, 0x01, 0x02, 0x03, 0x04,
+					       0x03, 0xa0, 0xb0, 0xc0, 0xd0};
 
 		slurp_fd(fd, &got);
 		assert_int_equal(got.len, sizeof(want));

@@ -20,7 +20,7 @@
 #include "vfio-mig/fsm.h"
 #include "vfio-mig/testdev.h"
 
-#define REC VFM_TESTDEV_REC_SIZE
+#define REC   VFM_TESTDEV_REC_SIZE
 #define CHUNK VFM_TESTDEV_CHUNK
 
 static struct vfm_testdev *td_new(const char *spec)
@@ -198,10 +198,11 @@ static void test_parse_all_options(void **st)
 		static const struct {
 			const char *s;
 			uint64_t v;
-		} sizes[] = { { "size=0", 0 },	       { "size=1", 1 },	       { "size=4096", 4096 },
-			      { "size=4k", 4096 },     { "size=4KiB", 4096 },   { "size=4KB", 4096 },
-			      { "size=2M", 2 << 20 },  { "size=64G", 64ull << 30 },
-			      { "size=0.5K", 512 } };
+		} sizes[] = {{"size=0", 0},	   {"size=1", 1},
+			     {"size=4096", 4096},  {"size=4k", 4096},
+			     {"size=4KiB", 4096},  {"size=4KB", 4096},
+			     {"size=2M", 2 << 20}, {"size=64G", 64ull << 30},
+			     {"size=0.5K", 512}};
 
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			assert_int_equal(vfm_testdev_parse(sizes[i].s, &c, err, sizeof(err)), 0);
@@ -209,9 +210,9 @@ static void test_parse_all_options(void **st)
 		}
 	}
 	/* the state names in arcs: any case, with or without the VFIO prefix */
-	assert_int_equal(vfm_testdev_parse("fail-arc=stop>vfio_device_state_resuming", &c, err,
-					   sizeof(err)),
-			 0);
+	assert_int_equal(
+		vfm_testdev_parse("fail-arc=stop>vfio_device_state_resuming", &c, err, sizeof(err)),
+		0);
 	assert_int_equal(c.fail_from, VFM_STATE_STOP);
 	assert_int_equal(c.fail_to, VFM_STATE_RESUMING);
 	/* just "testdev" */
@@ -381,7 +382,7 @@ static void test_stream_format(void **st)
 /* Save and load round trips, also for 0- and 1-byte devices, in odd read/write pieces. */
 static void test_round_trip_sizes(void **st)
 {
-	static const char *const sizes[] = { "0", "1", "15", "65535", "65536", "65537", "300000" };
+	static const char *const sizes[] = {"0", "1", "15", "65535", "65536", "65537", "300000"};
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -424,10 +425,10 @@ static void test_flags_switches(void **st)
 		const char *spec;
 		uint64_t flags;
 	} cases[] = {
-		{ "size=4K", 7 },
-		{ "size=4K,p2p=off", 5 },
-		{ "size=4K,pre-copy=off", 3 },
-		{ "size=4K,p2p=off,pre-copy=off", 1 },
+		{"size=4K", 7},
+		{"size=4K,p2p=off", 5},
+		{"size=4K,pre-copy=off", 3},
+		{"size=4K,p2p=off,pre-copy=off", 1},
 	};
 
 	(void)st;
@@ -495,8 +496,8 @@ static void test_error_arc(void **st)
 /* fail-read-at=K: exactly K bytes come out, then -EIO, whatever the read size. */
 static void test_fail_read_at(void **st)
 {
-	static const uint64_t ks[] = { 0, 1, 15, 16, 17, 32, 100, 65536 + 32, 65536 + 48 };
-	static const size_t pieces[] = { 1, 7, 4096, 1 << 20 };
+	static const uint64_t ks[] = {0, 1, 15, 16, 17, 32, 100, 65536 + 32, 65536 + 48};
+	static const size_t pieces[] = {1, 7, 4096, 1 << 20};
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
@@ -531,7 +532,7 @@ static void test_fail_read_at(void **st)
 /* fail-write-at=K: exactly K bytes are accepted, then -EIO. */
 static void test_fail_write_at(void **st)
 {
-	static const uint64_t ks[] = { 0, 1, 16, 40, 65536 + 40 };
+	static const uint64_t ks[] = {0, 1, 16, 40, 65536 + 40};
 	struct vfm_testdev *src = td_new("size=200K,seed=4");
 	uint64_t len;
 	uint8_t *s = save_all(src, 1 << 20, &len);
@@ -581,7 +582,7 @@ static void test_corrupt_at(void **st)
 	uint64_t clen;
 	uint8_t *c = save_all(clean, 1 << 20, &clen);
 	/* in the first payload, deep in a payload, in the last payload byte */
-	const uint64_t ks[] = { 2 * REC, 2 * REC + 1000, 3 * REC + CHUNK + 5, clen - REC - 1 };
+	const uint64_t ks[] = {2 * REC, 2 * REC + 1000, 3 * REC + CHUNK + 5, clen - REC - 1};
 
 	(void)st;
 	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
@@ -630,9 +631,9 @@ static void test_corrupt_record_headers(void **st)
 
 	(void)st;
 	for (uint64_t k = 0; k < 2 * REC; k++)
-		ks[nk++] = k;			/* HEADER, first DATA header */
+		ks[nk++] = k; /* HEADER, first DATA header */
 	for (uint64_t k = len - REC; k < len; k++)
-		ks[nk++] = k;			/* END */
+		ks[nk++] = k; /* END */
 	for (size_t i = 0; i < nk; i++) {
 		char spec[96];
 		struct vfm_testdev *src, *dst;
@@ -750,7 +751,7 @@ static void test_precopy_accounting(void **st)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -882,7 +883,7 @@ static void test_peek_empty(void **st)
 	for (int sz = 0; sz < 3; sz++) {
 		char spec[32];
 		struct vfm_testdev *td;
-		uint8_t one[4] = { 0 };
+		uint8_t one[4] = {0};
 
 		snprintf(spec, sizeof(spec), "size=%d", sz);
 		td = td_new(spec);

@@ -33,17 +33,17 @@
 
 static unsigned compared; /* how many host names were compared */
 
-#define SAME(ours, theirs)                                                                \
-	do {                                                                              \
-		unsigned long long o_ = (unsigned long long)(ours);                       \
-		unsigned long long t_ = (unsigned long long)(theirs);                     \
-		if (o_ != t_)                                                             \
-			fail_msg("%s = 0x%llx but the host's %s = 0x%llx", #ours, o_,     \
-				 #theirs, t_);                                            \
-		compared++;                                                               \
+#define SAME(ours, theirs)                                                                         \
+	do {                                                                                       \
+		unsigned long long o_ = (unsigned long long)(ours);                                \
+		unsigned long long t_ = (unsigned long long)(theirs);                              \
+		if (o_ != t_)                                                                      \
+			fail_msg("%s = 0x%llx but the host's %s = 0x%llx", #ours, o_, #theirs,     \
+				 t_);                                                              \
+		compared++;                                                                        \
 	} while (0)
 
-#define SAME_OFF(ours, theirs, ofield, tfield)                                            \
+#define SAME_OFF(ours, theirs, ofield, tfield)                                                     \
 	SAME(offsetof(struct ours, ofield), offsetof(struct theirs, tfield))
 
 #define SAME_SIZE(ours, theirs) SAME(sizeof(struct ours), sizeof(struct theirs))
@@ -284,8 +284,7 @@ static void test_host_structs(void **st)
 #endif
 #ifdef VFIO_DEVICE_FEATURE_DMA_LOGGING_START
 	SAME_SIZE(vfm_device_feature_dma_logging_control, vfio_device_feature_dma_logging_control);
-	SAME_ALIGN(vfm_device_feature_dma_logging_control,
-		   vfio_device_feature_dma_logging_control);
+	SAME_ALIGN(vfm_device_feature_dma_logging_control, vfio_device_feature_dma_logging_control);
 	SAME_OFF(vfm_device_feature_dma_logging_control, vfio_device_feature_dma_logging_control,
 		 page_size, page_size);
 	SAME_OFF(vfm_device_feature_dma_logging_control, vfio_device_feature_dma_logging_control,
@@ -334,8 +333,7 @@ static void test_host_structs(void **st)
 	SAME_OFF(vfm_iommu_ioas_alloc, iommu_ioas_alloc, out_ioas_id, out_ioas_id);
 #endif
 	assert_true(compared >= 20);
-	print_message("# compared %u struct sizes and offsets with the host's headers\n",
-		      compared);
+	print_message("# compared %u struct sizes and offsets with the host's headers\n", compared);
 }
 
 /* Every VFM ioctl is _IO(';', nr) as the kernel builds it, including the ones the host
@@ -422,7 +420,7 @@ static void test_doc_migration(void **st)
 	assert_int_equal(offsetof(struct vfm_device_feature_mig_state, data_fd), 4);
 	{
 		/* data_fd is signed (__s32): -1 must read back as -1 */
-		struct vfm_device_feature_mig_state ms = { .data_fd = -1 };
+		struct vfm_device_feature_mig_state ms = {.data_fd = -1};
 
 		assert_true(ms.data_fd < 0);
 	}
@@ -476,13 +474,13 @@ static void test_doc_stream_constants(void **st)
 		uint64_t value;
 		uint8_t image[8];
 	} markers[] = {
-		{ VFM_MIG_FLAG_END_OF_STATE, { 0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x01 } },
-		{ VFM_MIG_FLAG_DEV_CONFIG_STATE, { 0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x02 } },
-		{ VFM_MIG_FLAG_DEV_SETUP_STATE, { 0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x03 } },
-		{ VFM_MIG_FLAG_DEV_DATA_STATE, { 0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x04 } },
-		{ VFM_MIG_FLAG_DEV_INIT_DATA_SENT, { 0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x05 } },
-		{ VFM_MIG_FLAG_DEV_CONFIG_LOAD_READY,
-		  { 0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x06 } },
+		{VFM_MIG_FLAG_END_OF_STATE, {0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x01}},
+		{VFM_MIG_FLAG_DEV_CONFIG_STATE, {0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x02}},
+		{VFM_MIG_FLAG_DEV_SETUP_STATE, {0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x03}},
+		{VFM_MIG_FLAG_DEV_DATA_STATE, {0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x04}},
+		{VFM_MIG_FLAG_DEV_INIT_DATA_SENT, {0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x05}},
+		{VFM_MIG_FLAG_DEV_CONFIG_LOAD_READY,
+		 {0xff, 0xff, 0xff, 0xff, 0xef, 0x10, 0x00, 0x06}},
 	};
 
 	(void)st;
@@ -508,7 +506,7 @@ static void test_doc_stream_constants(void **st)
 	}
 	assert_int_equal(VFM_QEMU_VM_FILE_MAGIC, 0x5145564d);
 	{
-		static const uint8_t qevm[4] = { 0x51, 0x45, 0x56, 0x4d };
+		static const uint8_t qevm[4] = {0x51, 0x45, 0x56, 0x4d};
 
 		assert_memory_equal("QEVM", qevm, 4);
 	}

@@ -12,22 +12,23 @@
 
 static void check_usage(FILE *f)
 {
-	fprintf(f, "usage: %s check DEVICE [--peer DEVICE] [options]\n\n"
-		   "Drives DEVICE through the VFIO migration uAPI and prints one line per check:\n"
-		   "PASS, FAIL, WARN (a \"should\" broken or a documented driver quirk) or SKIP,\n"
-		   "the check's name, the uAPI doc section it enforces and why. Exits 0 iff no\n"
-		   "check FAILs. The device is left RUNNING, also when a check fails.\n\n"
-		   "  -p, --peer DEVICE      also migrate the state into DEVICE and compare\n"
-		   "      --refused-arcs     also send STOP_COPY -> PRE_COPY(_P2P), which hangs\n"
-		   "                         kernels without the 2026 fix (uAPI doc 3.6)\n"
-		   "      --only NAMES       run only these checks (comma-separated names or\n"
-		   "                         prefixes, e.g. 'fsm.,stream.end')\n"
-		   "      --max-stream SIZE  bytes read from one session before a stream counts\n"
-		   "                         as endless (default 4 x MIG_DATA_SIZE + 1M)\n"
-		   "  -j, --json             one JSON object on stdout instead of lines\n"
-		   "  -l, --list             list the checks and exit\n"
-		   "  -q, --quiet            print only WARN, FAIL and the summary\n"
-		   "  -v, --verbose          more messages on stderr (repeat for traces)\n",
+	fprintf(f,
+		"usage: %s check DEVICE [--peer DEVICE] [options]\n\n"
+		"Drives DEVICE through the VFIO migration uAPI and prints one line per check:\n"
+		"PASS, FAIL, WARN (a \"should\" broken or a documented driver quirk) or SKIP,\n"
+		"the check's name, the uAPI doc section it enforces and why. Exits 0 iff no\n"
+		"check FAILs. The device is left RUNNING, also when a check fails.\n\n"
+		"  -p, --peer DEVICE      also migrate the state into DEVICE and compare\n"
+		"      --refused-arcs     also send STOP_COPY -> PRE_COPY(_P2P), which hangs\n"
+		"                         kernels without the 2026 fix (uAPI doc 3.6)\n"
+		"      --only NAMES       run only these checks (comma-separated names or\n"
+		"                         prefixes, e.g. 'fsm.,stream.end')\n"
+		"      --max-stream SIZE  bytes read from one session before a stream counts\n"
+		"                         as endless (default 4 x MIG_DATA_SIZE + 1M)\n"
+		"  -j, --json             one JSON object on stdout instead of lines\n"
+		"  -l, --list             list the checks and exit\n"
+		"  -q, --quiet            print only WARN, FAIL and the summary\n"
+		"  -v, --verbose          more messages on stderr (repeat for traces)\n",
 		prog);
 }
 
@@ -75,8 +76,8 @@ static void on_result(void *opaque, const struct vfm_check_result *r)
 	if (r->verdict == VFM_CHECK_PASS && r->detail[0])
 		snprintf(text, sizeof(text), "%s (%s)", r->info->what, r->detail);
 	else
-		snprintf(text, sizeof(text), "%s", r->verdict == VFM_CHECK_PASS ? r->info->what
-										 : r->detail);
+		snprintf(text, sizeof(text), "%s",
+			 r->verdict == VFM_CHECK_PASS ? r->info->what : r->detail);
 	print_line(r->verdict, r->info, text);
 	fflush(stdout);
 }
@@ -144,18 +145,22 @@ struct check_args {
 
 static int parse(int argc, char **argv, struct check_args *a)
 {
-	enum { O_REFUSED = 256, O_ONLY, O_MAX_STREAM };
+	enum {
+		O_REFUSED = 256,
+		O_ONLY,
+		O_MAX_STREAM
+	};
 	static const struct option longopts[] = {
-		{ "peer", required_argument, NULL, 'p' },
-		{ "refused-arcs", no_argument, NULL, O_REFUSED },
-		{ "only", required_argument, NULL, O_ONLY },
-		{ "max-stream", required_argument, NULL, O_MAX_STREAM },
-		{ "json", no_argument, NULL, 'j' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"peer", required_argument, NULL, 'p'},
+		{"refused-arcs", no_argument, NULL, O_REFUSED},
+		{"only", required_argument, NULL, O_ONLY},
+		{"max-stream", required_argument, NULL, O_MAX_STREAM},
+		{"json", no_argument, NULL, 'j'},
+		{"list", no_argument, NULL, 'l'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	int c;
 
@@ -229,7 +234,7 @@ static int run(struct check_args *a, struct vfm_handle *dev, struct vfm_handle *
 
 int check_main(int argc, char **argv)
 {
-	struct check_args a = { 0 };
+	struct check_args a = {0};
 	struct vfm_handle *dev = NULL, *peer = NULL;
 	int rc;
 

@@ -48,7 +48,7 @@ int fail(const char *fmt, ...)
 
 static void log_stderr(void *opaque, enum vfm_log_level level, const char *msg)
 {
-	static const char *const names[] = { "error", "warning", "info", "debug", "trace" };
+	static const char *const names[] = {"error", "warning", "info", "debug", "trace"};
 
 	(void)opaque;
 	fprintf(stderr, "%s: %s\n", names[level], msg);
@@ -56,15 +56,15 @@ static void log_stderr(void *opaque, enum vfm_log_level level, const char *msg)
 
 struct vfm_logger tool_logger(void)
 {
-	struct vfm_logger log = { .fn = log_stderr,
-				  .max_level = (enum vfm_log_level)(verbosity < 0 ? 0 : verbosity) };
+	struct vfm_logger log = {.fn = log_stderr,
+				 .max_level = (enum vfm_log_level)(verbosity < 0 ? 0 : verbosity)};
 
 	return log;
 }
 
 int open_device(const char *spec, struct vfm_handle **out)
 {
-	struct vfm_open_opts opts = { .log = tool_logger() };
+	struct vfm_open_opts opts = {.log = tool_logger()};
 	char err[VFM_ERR_LEN];
 	int rc = vfm_handle_open(spec, &opts, out, err, sizeof(err));
 
@@ -119,8 +119,8 @@ static void progress_tty(struct progress_state *ps, const struct vfm_progress *p
 	if (p->phase == VFM_PHASE_PRECOPY && p->round)
 		snprintf(extra, sizeof(extra), "  round %u, est. downtime %.1f ms", p->round,
 			 p->est_downtime_ms < 1e9 ? p->est_downtime_ms : -1.0);
-	fprintf(stderr, "\r%-9s [%s] %10s / %-10s %6.2f GB/s%s\033[K", vfm_phase_name(p->phase), bar,
-		done, total, p->rate / 1e9, extra);
+	fprintf(stderr, "\r%-9s [%s] %10s / %-10s %6.2f GB/s%s\033[K", vfm_phase_name(p->phase),
+		bar, done, total, p->rate / 1e9, extra);
 }
 
 void progress_cb(void *opaque, const struct vfm_progress *p)
@@ -165,8 +165,8 @@ void fprint_checksum(FILE *f, struct vfm_handle *h, const char *label)
 	uint64_t sum;
 
 	if (vfm_handle_checksum(h, &sum) == 0)
-		fprintf(f, "%s%schecksum: %016llx\n", n ? label : "", n && label[n - 1] != ' ' ? " " : "",
-			(unsigned long long)sum);
+		fprintf(f, "%s%schecksum: %016llx\n", n ? label : "",
+			n && label[n - 1] != ' ' ? " " : "", (unsigned long long)sum);
 }
 
 void print_checksum(struct vfm_handle *h, const char *label)
@@ -217,13 +217,14 @@ void report_devices(const char *role, struct vfm_handle *const *devs, size_t n)
 		if (!devs[i])
 			continue;
 		if (vfm_handle_get_state(devs[i], &state)) {
-			fprintf(stderr, "%s %s: state unknown (%s)\n", role, vfm_handle_name(devs[i]),
-				vfm_handle_error(devs[i]));
+			fprintf(stderr, "%s %s: state unknown (%s)\n", role,
+				vfm_handle_name(devs[i]), vfm_handle_error(devs[i]));
 			continue;
 		}
 		if (vfm_handle_checksum(devs[i], &sum) == 0)
-			fprintf(stderr, "%s %s: %s, checksum %016llx\n", role, vfm_handle_name(devs[i]),
-				vfm_state_name(state), (unsigned long long)sum);
+			fprintf(stderr, "%s %s: %s, checksum %016llx\n", role,
+				vfm_handle_name(devs[i]), vfm_state_name(state),
+				(unsigned long long)sum);
 		else
 			fprintf(stderr, "%s %s: %s\n", role, vfm_handle_name(devs[i]),
 				vfm_state_name(state));

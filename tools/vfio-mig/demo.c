@@ -16,18 +16,19 @@
 
 static void demo_usage(FILE *f)
 {
-	fprintf(f, "usage: %s demo [--size N] [--seed N] [--local]\n\n"
-		   "Starts two vfio-user server processes, each serving a sample device of N bytes\n"
-		   "(default 256M; the first filled from the seed, the second from another one),\n"
-		   "live-migrates the first into the second with progress, and prints the state\n"
-		   "size, time, throughput and both checksums. --local uses in-process devices.\n",
+	fprintf(f,
+		"usage: %s demo [--size N] [--seed N] [--local]\n\n"
+		"Starts two vfio-user server processes, each serving a sample device of N bytes\n"
+		"(default 256M; the first filled from the seed, the second from another one),\n"
+		"live-migrates the first into the second with progress, and prints the state\n"
+		"size, time, throughput and both checksums. --local uses in-process devices.\n",
 		prog);
 }
 
 static int demo_run(const char *from, const char *to, uint64_t size)
 {
 	struct vfm_handle *src = NULL, *dst = NULL;
-	struct vfm_mig_opts opts = { 0 };
+	struct vfm_mig_opts opts = {0};
 	struct progress_state ps;
 	struct vfm_mig_stats st;
 	uint64_t a = 0, b = 0;
@@ -60,7 +61,8 @@ static int demo_run(const char *from, const char *to, uint64_t size)
 	printf("state size:  %s (%llu bytes of device data moved)\n", sz,
 	       (unsigned long long)st.bytes);
 	printf("time:        %.3f s (downtime %.1f ms)\n", st.total_s, st.downtime_s * 1e3);
-	printf("throughput:  %.2f GB/s\n", st.total_s > 0 ? (double)st.bytes / st.total_s / 1e9 : 0);
+	printf("throughput:  %.2f GB/s\n",
+	       st.total_s > 0 ? (double)st.bytes / st.total_s / 1e9 : 0);
 	printf("source checksum:      %016llx\n", (unsigned long long)a);
 	printf("destination checksum: %016llx\n", (unsigned long long)b);
 	printf("checksums %s\n", a == b ? "equal: the state moved intact" : "DIFFER");
@@ -75,7 +77,7 @@ out:
 /* Starts "vfio-mig serve" on path; waits until the socket is there. */
 static pid_t start_server(const char *path, uint64_t size, uint64_t seed)
 {
-	struct timespec nap = { .tv_sec = 0, .tv_nsec = 20000000 };
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 20000000};
 	char spec[128];
 	struct stat st;
 	pid_t pid;
@@ -138,11 +140,11 @@ static int demo_servers(uint64_t size, uint64_t seed)
 int demo_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "seed", required_argument, NULL, 'S' },
-		{ "local", no_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"size", required_argument, NULL, 's'},
+		{"seed", required_argument, NULL, 'S'},
+		{"local", no_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	uint64_t size = 256ull << 20, seed = 1;
 	char from[128], to[128];

@@ -9,12 +9,13 @@
 
 static void fsm_usage(FILE *f)
 {
-	fprintf(f, "usage: %s fsm --flags FLAGS FROM TO\n"
-		   "       %s fsm --flags FLAGS --table\n\n"
-		   "Prints the path the kernel takes from state FROM to state TO for a device\n"
-		   "with migration FLAGS (a number such as 7, or a comma list of\n"
-		   "stop-copy,p2p,pre-copy), or the 8x8 table of next steps.\n"
-		   "States: ERROR STOP RUNNING STOP_COPY RESUMING RUNNING_P2P PRE_COPY PRE_COPY_P2P\n",
+	fprintf(f,
+		"usage: %s fsm --flags FLAGS FROM TO\n"
+		"       %s fsm --flags FLAGS --table\n\n"
+		"Prints the path the kernel takes from state FROM to state TO for a device\n"
+		"with migration FLAGS (a number such as 7, or a comma list of\n"
+		"stop-copy,p2p,pre-copy), or the 8x8 table of next steps.\n"
+		"States: ERROR STOP RUNNING STOP_COPY RESUMING RUNNING_P2P PRE_COPY PRE_COPY_P2P\n",
 		prog, prog);
 }
 
@@ -66,10 +67,10 @@ static void print_table(uint64_t flags)
 int fsm_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "flags", required_argument, NULL, 'f' },
-		{ "table", no_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"flags", required_argument, NULL, 'f'},
+		{"table", no_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	uint32_t path[VFM_FSM_MAX_PATH], cur, target;
 	const char *flags_text = NULL;

@@ -10,17 +10,18 @@
 
 static void info_usage(FILE *f)
 {
-	fprintf(f, "usage: %s info DEVICE\n\n"
-		   "Shows the device's migration flags, its state and its stop-copy data size;\n"
-		   "for the sample device also the checksum of its state.\n",
+	fprintf(f,
+		"usage: %s info DEVICE\n\n"
+		"Shows the device's migration flags, its state and its stop-copy data size;\n"
+		"for the sample device also the checksum of its state.\n",
 		prog);
 }
 
 int info_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	struct vfm_handle *h;
 	uint64_t flags, size;

@@ -12,11 +12,12 @@
 
 static void inspect_usage(FILE *f)
 {
-	fprintf(f, "usage: %s inspect [--summary] FILE\n\n"
-		   "Lists every element of a migration stream ('-' for stdin) with its offset and\n"
-		   "checks the whole stream; a malformed stream is rejected with the byte offset\n"
-		   "and what was expected there.\n\n"
-		   "  -s, --summary   only the per-device totals\n",
+	fprintf(f,
+		"usage: %s inspect [--summary] FILE\n\n"
+		"Lists every element of a migration stream ('-' for stdin) with its offset and\n"
+		"checks the whole stream; a malformed stream is rejected with the byte offset\n"
+		"and what was expected there.\n\n"
+		"  -s, --summary   only the per-device totals\n",
 		prog);
 }
 
@@ -89,11 +90,11 @@ static void print_event(const struct vfm_ev *ev)
 int inspect_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "summary", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"summary", no_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct totals tot[VFM_STREAM_MAX_SECTIONS] = { 0 };
+	struct totals tot[VFM_STREAM_MAX_SECTIONS] = {0};
 	bool summary = false;
 	struct vfm_chan ch;
 	struct vfm_dec dec;

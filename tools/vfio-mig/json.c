@@ -22,13 +22,15 @@ static json_object *device_json(const struct vfm_tl_device *d, double t_end)
 
 	json_object_object_add(o, "name", json_object_new_string(d->name));
 	json_object_object_add(o, "precopy", json_object_new_boolean(d->precopy));
-	json_object_object_add(o, "precopy_bytes", json_object_new_int64((int64_t)d->precopy_bytes));
+	json_object_object_add(o, "precopy_bytes",
+			       json_object_new_int64((int64_t)d->precopy_bytes));
 	json_object_object_add(o, "stop_copy_bytes",
 			       json_object_new_int64((int64_t)d->stop_copy_bytes));
 	if (d->t_precopy)
 		json_object_object_add(ph, "pre-copy", span(d->t_precopy, stop));
 	if (d->t_init_done)
-		json_object_object_add(ph, "initial-data-sent", json_object_new_double(d->t_init_done));
+		json_object_object_add(ph, "initial-data-sent",
+				       json_object_new_double(d->t_init_done));
 	if (d->t_stop_copy)
 		json_object_object_add(ph, "stop-copy", span(d->t_stop_copy, d->t_stop_copy_end));
 	if (d->t_stop)
@@ -55,9 +57,9 @@ static json_object *timeline_json(json_object *o, const struct vfm_timeline *tl)
 		json_object_object_add(jr, "bytes", json_object_new_int64((int64_t)r->bytes));
 		json_object_object_add(jr, "pending", json_object_new_int64((int64_t)r->pending));
 		json_object_object_add(jr, "bandwidth", json_object_new_double(r->bandwidth));
-		json_object_object_add(jr, "est_downtime_ms",
-				       json_object_new_double(r->est_downtime_ms < 1e9 ? r->est_downtime_ms
-										       : -1));
+		json_object_object_add(
+			jr, "est_downtime_ms",
+			json_object_new_double(r->est_downtime_ms < 1e9 ? r->est_downtime_ms : -1));
 		json_object_array_add(rounds, jr);
 	}
 	for (size_t i = 0; i < tl->nr_samples; i++) {
@@ -73,7 +75,8 @@ static json_object *timeline_json(json_object *o, const struct vfm_timeline *tl)
 	if (tl->t_downtime_end > 0)
 		json_object_object_add(o, "downtime_window",
 				       span(tl->t_downtime_begin, tl->t_downtime_end));
-	json_object_object_add(o, "downtime_limit_ms", json_object_new_double(tl->downtime_limit_ms));
+	json_object_object_add(o, "downtime_limit_ms",
+			       json_object_new_double(tl->downtime_limit_ms));
 	return o;
 }
 
@@ -85,15 +88,17 @@ int write_json(const char *path, const char *command, const struct vfm_mig_stats
 
 	json_object_object_add(o, "command", json_object_new_string(command));
 	json_object_object_add(o, "ok", json_object_new_boolean(rc == 0));
-	json_object_object_add(o, "result", json_object_new_string(tl && tl->result[0] ? tl->result
-										      : rc ? "failed"
-											   : "ok"));
+	json_object_object_add(o, "result",
+			       json_object_new_string(tl && tl->result[0] ? tl->result
+						      : rc		  ? "failed"
+									  : "ok"));
 	json_object_object_add(o, "total_s", json_object_new_double(st->total_s));
 	json_object_object_add(o, "downtime_ms", json_object_new_double(st->downtime_s * 1e3));
 	json_object_object_add(o, "bytes", json_object_new_int64((int64_t)st->bytes));
 	json_object_object_add(o, "buffer_size", json_object_new_int64((int64_t)st->buf_size));
 	json_object_object_add(o, "precopy_s", json_object_new_double(st->precopy_s));
-	json_object_object_add(o, "precopy_bytes", json_object_new_int64((int64_t)st->precopy_bytes));
+	json_object_object_add(o, "precopy_bytes",
+			       json_object_new_int64((int64_t)st->precopy_bytes));
 	json_object_object_add(o, "precopy_rounds", json_object_new_int((int32_t)st->rounds));
 	json_object_object_add(o, "est_downtime_ms", json_object_new_double(st->est_downtime_ms));
 	json_object_object_add(o, "stop_copy_s", json_object_new_double(st->stop_copy_s));

@@ -12,31 +12,32 @@
 
 static void load_usage(FILE *f)
 {
-	fprintf(f, "usage: %s load --device DEVICE [--device DEVICE...] -i FILE [options]\n\n"
-		   "Loads device state from FILE ('-' for stdin), written by 'save', into the\n"
-		   "devices (in order) and starts them. On failure the devices are reset.\n\n"
-		   "  -d, --device DEVICE    a destination device (repeatable)\n"
-		   "  -i, --input FILE       the stream file\n"
-		   "  -b, --buffer-size N    write buffer (default 1 MiB)\n"
-		   "  -q, --quiet            no progress\n"
-		   "  -v, --verbose          more messages (repeat for traces)\n",
+	fprintf(f,
+		"usage: %s load --device DEVICE [--device DEVICE...] -i FILE [options]\n\n"
+		"Loads device state from FILE ('-' for stdin), written by 'save', into the\n"
+		"devices (in order) and starts them. On failure the devices are reset.\n\n"
+		"  -d, --device DEVICE    a destination device (repeatable)\n"
+		"  -i, --input FILE       the stream file\n"
+		"  -b, --buffer-size N    write buffer (default 1 MiB)\n"
+		"  -q, --quiet            no progress\n"
+		"  -v, --verbose          more messages (repeat for traces)\n",
 		prog);
 }
 
 int load_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "device", required_argument, NULL, 'd' },
-		{ "input", required_argument, NULL, 'i' },
-		{ "buffer-size", required_argument, NULL, 'b' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"device", required_argument, NULL, 'd'},
+		{"input", required_argument, NULL, 'i'},
+		{"buffer-size", required_argument, NULL, 'b'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	const char *specs[VFM_MAX_DEVICES], *in_path = NULL;
 	struct vfm_handle *devs[VFM_MAX_DEVICES];
-	struct vfm_mig_opts opts = { 0 };
+	struct vfm_mig_opts opts = {0};
 	struct progress_state ps;
 	struct vfm_mig_stats st;
 	struct vfm_chan ch;

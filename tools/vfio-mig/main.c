@@ -10,20 +10,20 @@ static const struct {
 	int (*main)(int argc, char **argv);
 	const char *what;
 } commands[] = {
-	{ "demo", demo_main, "migrate a 256 MiB sample device and show the result" },
-	{ "migrate", migrate_main, "live-migrate devices from a source to a destination" },
-	{ "receive", receive_main, "receive a migration over a channel into devices" },
-	{ "save", save_main, "save a device's state into a stream file" },
-	{ "load", load_main, "load a device's state from a stream file" },
-	{ "inspect", inspect_main, "show the sections, markers and blocks of a stream" },
-	{ "info", info_main, "show a device's migration flags, state and data size" },
-	{ "report", report_main, "draw a migration's timeline from its --json file as SVG" },
-	{ "fsm", fsm_main, "print the kernel's migration path between two states" },
+	{"demo", demo_main, "migrate a 256 MiB sample device and show the result"},
+	{"migrate", migrate_main, "live-migrate devices from a source to a destination"},
+	{"receive", receive_main, "receive a migration over a channel into devices"},
+	{"save", save_main, "save a device's state into a stream file"},
+	{"load", load_main, "load a device's state from a stream file"},
+	{"inspect", inspect_main, "show the sections, markers and blocks of a stream"},
+	{"info", info_main, "show a device's migration flags, state and data size"},
+	{"report", report_main, "draw a migration's timeline from its --json file as SVG"},
+	{"fsm", fsm_main, "print the kernel's migration path between two states"},
 #ifdef VFM_HAVE_VFIO_USER
-	{ "serve", serve_main, "serve a sample device over vfio-user on a UNIX socket" },
+	{"serve", serve_main, "serve a sample device over vfio-user on a UNIX socket"},
 #endif
 #ifdef VFM_HAVE_CHECK
-	{ "check", check_main, "check a device against the VFIO migration uAPI" },
+	{"check", check_main, "check a device against the VFIO migration uAPI"},
 #endif
 };
 
@@ -32,9 +32,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: %s <command> [options]\n\ncommands:\n", prog);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
-	fprintf(f, "\n'%s <command> --help' describes a command.\n"
-		   "Devices: local:testdev,size=64M,seed=1 | unix:PATH | vfio:/dev/vfio/devices/vfioN"
-		   " | vfio-group:/dev/vfio/N:NAME\n",
+	fprintf(f,
+		"\n'%s <command> --help' describes a command.\n"
+		"Devices: local:testdev,size=64M,seed=1 | unix:PATH | vfio:/dev/vfio/devices/vfioN"
+		" | vfio-group:/dev/vfio/N:NAME\n",
 		prog);
 }
 

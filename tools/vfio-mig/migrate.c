@@ -37,7 +37,13 @@ static void migrate_usage(FILE *f)
 		prog, prog);
 }
 
-enum { OPT_OVERRUN = 256, OPT_NO_PRECOPY, OPT_NO_P2P, OPT_NO_ACK, OPT_SINGLE };
+enum {
+	OPT_OVERRUN = 256,
+	OPT_NO_PRECOPY,
+	OPT_NO_P2P,
+	OPT_NO_ACK,
+	OPT_SINGLE
+};
 
 struct migrate_args {
 	const char *from[VFM_MAX_DEVICES], *to[VFM_MAX_DEVICES];
@@ -60,21 +66,21 @@ static int parse_ms(const char *text, uint32_t *out)
 static int parse_args(int argc, char **argv, struct migrate_args *a)
 {
 	static const struct option longopts[] = {
-		{ "from", required_argument, NULL, 'f' },
-		{ "to", required_argument, NULL, 't' },
-		{ "downtime-limit", required_argument, NULL, 'l' },
-		{ "max-precopy-time", required_argument, NULL, 'm' },
-		{ "allow-overrun", no_argument, NULL, OPT_OVERRUN },
-		{ "no-precopy", no_argument, NULL, OPT_NO_PRECOPY },
-		{ "allow-no-p2p", no_argument, NULL, OPT_NO_P2P },
-		{ "no-switchover-ack", no_argument, NULL, OPT_NO_ACK },
-		{ "single-channel", no_argument, NULL, OPT_SINGLE },
-		{ "buffer-size", required_argument, NULL, 'b' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"from", required_argument, NULL, 'f'},
+		{"to", required_argument, NULL, 't'},
+		{"downtime-limit", required_argument, NULL, 'l'},
+		{"max-precopy-time", required_argument, NULL, 'm'},
+		{"allow-overrun", no_argument, NULL, OPT_OVERRUN},
+		{"no-precopy", no_argument, NULL, OPT_NO_PRECOPY},
+		{"allow-no-p2p", no_argument, NULL, OPT_NO_P2P},
+		{"no-switchover-ack", no_argument, NULL, OPT_NO_ACK},
+		{"single-channel", no_argument, NULL, OPT_SINGLE},
+		{"buffer-size", required_argument, NULL, 'b'},
+		{"json", required_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	uint64_t v;
 	int c;
@@ -144,7 +150,8 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 	if (a->nt == 1 && vfm_chan_is_uri(a->to[0]))
 		return 0;
 	if (a->nf != a->nt)
-		return usage_error("migrate: expected as many --to as --from devices, or one channel");
+		return usage_error(
+			"migrate: expected as many --to as --from devices, or one channel");
 	for (size_t i = 0; i < a->nt; i++) {
 		if (vfm_chan_is_uri(a->to[i]))
 			return usage_error("migrate: a channel must be the only --to");
@@ -162,8 +169,8 @@ static int run_migration(struct migrate_args *a, struct vfm_handle **src, struct
 
 int migrate_main(int argc, char **argv)
 {
-	struct vfm_handle *src[VFM_MAX_DEVICES] = { 0 }, *dst[VFM_MAX_DEVICES] = { 0 };
-	struct migrate_args a = { 0 };
+	struct vfm_handle *src[VFM_MAX_DEVICES] = {0}, *dst[VFM_MAX_DEVICES] = {0};
+	struct migrate_args a = {0};
 	struct progress_state ps;
 	struct vfm_mig_stats st;
 	char err[VFM_ERR_LEN];

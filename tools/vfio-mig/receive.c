@@ -31,21 +31,17 @@ static void receive_usage(FILE *f)
 int receive_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "listen", required_argument, NULL, 'L' },
-		{ "device", required_argument, NULL, 'd' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"listen", required_argument, NULL, 'L'},  {"device", required_argument, NULL, 'd'},
+		{"timeout", required_argument, NULL, 'T'}, {"json", required_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},	   {"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	   {0},
 	};
 	const char *specs[VFM_MAX_DEVICES], *listen_uri = NULL, *json = NULL;
-	struct vfm_handle *devs[VFM_MAX_DEVICES] = { 0 };
-	struct vfm_mig_opts opts = { 0 };
+	struct vfm_handle *devs[VFM_MAX_DEVICES] = {0};
+	struct vfm_mig_opts opts = {0};
 	struct progress_state ps;
 	struct vfm_mig_stats st;
-	struct vfm_chan ch = { .fd = -1 };
+	struct vfm_chan ch = {.fd = -1};
 	char err[VFM_ERR_LEN];
 	size_t n = 0;
 	bool quiet = false;
@@ -87,7 +83,8 @@ int receive_main(int argc, char **argv)
 	if (!listen_uri || !n || optind != argc)
 		return usage_error("receive: expected --listen CHANNEL and --device DEVICE");
 	if (!vfm_chan_is_uri(listen_uri))
-		return usage_error("receive: '%s' is not a channel (tcp:, sock:, file:)", listen_uri);
+		return usage_error("receive: '%s' is not a channel (tcp:, sock:, file:)",
+				   listen_uri);
 	install_signals();
 	for (size_t i = 0; i < n; i++) {
 		if (open_device(specs[i], &devs[i]))

@@ -9,18 +9,19 @@
 
 #include "vfio-mig.h"
 
-#define W 960.0
-#define LEFT 170.0
+#define W     960.0
+#define LEFT  170.0
 #define RIGHT 30.0
-#define LANE 26.0
+#define LANE  26.0
 #define CHART 180.0
 
 static void report_usage(FILE *f)
 {
-	fprintf(f, "usage: %s report FILE.json --svg OUT.svg\n\n"
-		   "Draws the timeline of a migration written by 'migrate --json' or 'receive --json':\n"
-		   "the phases of every device, the bytes moved over time, the pre-copy rounds and\n"
-		   "the downtime window against the limit.\n",
+	fprintf(f,
+		"usage: %s report FILE.json --svg OUT.svg\n\n"
+		"Draws the timeline of a migration written by 'migrate --json' or 'receive --json':\n"
+		"the phases of every device, the bytes moved over time, the pre-copy rounds and\n"
+		"the downtime window against the limit.\n",
 		prog);
 }
 
@@ -105,11 +106,13 @@ static void draw_bytes(struct plot *p, json_object *samples)
 	double max = 1;
 
 	for (size_t i = 0; i < n; i++)
-		max = fmax(max, json_object_get_double(
-					json_object_array_get_idx(json_object_array_get_idx(samples, i), 1)));
-	fprintf(p->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">bytes moved</text>\n",
+		max = fmax(max, json_object_get_double(json_object_array_get_idx(
+					json_object_array_get_idx(samples, i), 1)));
+	fprintf(p->f,
+		"<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">bytes moved</text>\n",
 		LEFT - 8, p->top + 12);
-	fprintf(p->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.1f MiB</text>\n",
+	fprintf(p->f,
+		"<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%.1f MiB</text>\n",
 		LEFT - 8, p->top + 26, max / 1048576.0);
 	fprintf(p->f, "<polyline fill=\"none\" stroke=\"#59a14f\" stroke-width=\"2\" points=\"");
 	for (size_t i = 0; i < n; i++) {
@@ -129,8 +132,9 @@ static void draw_rounds(struct plot *p, json_object *rounds)
 	for (size_t i = 0; i < n; i++) {
 		double t = num(json_object_array_get_idx(rounds, i), "t", 0);
 
-		fprintf(p->f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#4e79a7\" "
-			      "stroke-opacity=\"0.35\"><title>pre-copy round %zu, est. downtime %.1f ms</title></line>\n",
+		fprintf(p->f,
+			"<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#4e79a7\" "
+			"stroke-opacity=\"0.35\"><title>pre-copy round %zu, est. downtime %.1f ms</title></line>\n",
 			x_of(p, t), x_of(p, t), p->top + CHART, p->top + CHART + 8, i + 1,
 			num(json_object_array_get_idx(rounds, i), "est_downtime_ms", -1));
 	}
@@ -145,9 +149,11 @@ static void draw_axis(struct plot *p, double bottom)
 	fprintf(p->f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
 		LEFT, W - RIGHT, bottom, bottom);
 	for (double t = 0; t <= p->t_max + step / 2; t += step) {
-		fprintf(p->f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+		fprintf(p->f,
+			"<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
 			x_of(p, t), x_of(p, t), bottom, bottom + 4);
-		fprintf(p->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%g s</text>\n",
+		fprintf(p->f,
+			"<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%g s</text>\n",
 			x_of(p, t), bottom + 16, t);
 	}
 }
@@ -155,8 +161,9 @@ static void draw_axis(struct plot *p, double bottom)
 static int draw(json_object *root, FILE *f)
 {
 	json_object *devs, *samples = NULL, *rounds = NULL, *win, *res;
-	struct plot p = { .f = f, .t_max = num(root, "total_s", 0) };
-	double height, bottom, dt = num(root, "downtime_ms", 0), lim = num(root, "downtime_limit_ms", 0);
+	struct plot p = {.f = f, .t_max = num(root, "total_s", 0)};
+	double height, bottom, dt = num(root, "downtime_ms", 0),
+			       lim = num(root, "downtime_limit_ms", 0);
 
 	if (!json_object_object_get_ex(root, "devices", &devs) ||
 	    json_object_get_type(devs) != json_type_array)
@@ -167,10 +174,12 @@ static int draw(json_object *root, FILE *f)
 		p.t_max = 1e-3;
 	bottom = 60 + (double)json_object_array_length(devs) * LANE + 30 + CHART + 20;
 	height = bottom + 60;
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-		   "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+	fprintf(f,
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+		"font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
 		W, height);
-	fprintf(f, "<text x=\"%.1f\" y=\"24\" font-size=\"15\" font-weight=\"bold\">vfio-mig %s: %.1f MiB in %.3f s, downtime %.1f ms",
+	fprintf(f,
+		"<text x=\"%.1f\" y=\"24\" font-size=\"15\" font-weight=\"bold\">vfio-mig %s: %.1f MiB in %.3f s, downtime %.1f ms",
 		LEFT, json_object_get_string(json_object_object_get(root, "command")),
 		num(root, "bytes", 0) / 1048576.0, p.t_max, dt);
 	if (lim > 0)
@@ -178,17 +187,20 @@ static int draw(json_object *root, FILE *f)
 	fputs("</text>\n<text x=\"170\" y=\"42\" font-size=\"11\">", f);
 	if (json_object_object_get_ex(root, "result", &res))
 		xml_text(f, json_object_get_string(res));
-	fprintf(f, " - %d pre-copy rounds. Blue: pre-copy, orange: stop-copy, grey: device stopped, "
-		   "red band: downtime.</text>\n",
+	fprintf(f,
+		" - %d pre-copy rounds. Blue: pre-copy, orange: stop-copy, grey: device stopped, "
+		"red band: downtime.</text>\n",
 		(int)num(root, "precopy_rounds", 0));
 	if (json_object_object_get_ex(root, "downtime_window", &win) &&
 	    json_object_array_length(win) == 2) {
 		double a = json_object_get_double(json_object_array_get_idx(win, 0));
 		double b = json_object_get_double(json_object_array_get_idx(win, 1));
 
-		fprintf(f, "<rect x=\"%.1f\" y=\"50\" width=\"%.1f\" height=\"%.1f\" fill=\"#e15759\" "
-			   "fill-opacity=\"0.18\"><title>downtime %.1f ms</title></rect>\n",
-			x_of(&p, a), fmax(x_of(&p, b) - x_of(&p, a), 1.5), bottom - 50, (b - a) * 1e3);
+		fprintf(f,
+			"<rect x=\"%.1f\" y=\"50\" width=\"%.1f\" height=\"%.1f\" fill=\"#e15759\" "
+			"fill-opacity=\"0.18\"><title>downtime %.1f ms</title></rect>\n",
+			x_of(&p, a), fmax(x_of(&p, b) - x_of(&p, a), 1.5), bottom - 50,
+			(b - a) * 1e3);
 	}
 	draw_lanes(&p, devs);
 	draw_bytes(&p, samples);
@@ -201,9 +213,9 @@ static int draw(json_object *root, FILE *f)
 int report_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "svg", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"svg", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	const char *svg = NULL;
 	json_object *root;

@@ -13,33 +13,34 @@
 
 static void save_usage(FILE *f)
 {
-	fprintf(f, "usage: %s save --device DEVICE [--device DEVICE...] -o FILE [options]\n\n"
-		   "Stops the devices and writes their state into FILE ('-' for stdout) in QEMU's\n"
-		   "VFIO stream format. The devices are left stopped, as after a migration.\n\n"
-		   "  -d, --device DEVICE    a device to save (repeatable, saved in order)\n"
-		   "  -o, --output FILE      the stream file\n"
-		   "  -b, --buffer-size N    read buffer (default: MIN(1 MiB, stop-copy size))\n"
-		   "  -k, --keep-running     return the devices to RUNNING afterwards\n"
-		   "  -q, --quiet            no progress\n"
-		   "  -v, --verbose          more messages (repeat for traces)\n",
+	fprintf(f,
+		"usage: %s save --device DEVICE [--device DEVICE...] -o FILE [options]\n\n"
+		"Stops the devices and writes their state into FILE ('-' for stdout) in QEMU's\n"
+		"VFIO stream format. The devices are left stopped, as after a migration.\n\n"
+		"  -d, --device DEVICE    a device to save (repeatable, saved in order)\n"
+		"  -o, --output FILE      the stream file\n"
+		"  -b, --buffer-size N    read buffer (default: MIN(1 MiB, stop-copy size))\n"
+		"  -k, --keep-running     return the devices to RUNNING afterwards\n"
+		"  -q, --quiet            no progress\n"
+		"  -v, --verbose          more messages (repeat for traces)\n",
 		prog);
 }
 
 int save_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "device", required_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "buffer-size", required_argument, NULL, 'b' },
-		{ "keep-running", no_argument, NULL, 'k' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"device", required_argument, NULL, 'd'},
+		{"output", required_argument, NULL, 'o'},
+		{"buffer-size", required_argument, NULL, 'b'},
+		{"keep-running", no_argument, NULL, 'k'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	const char *specs[VFM_MAX_DEVICES], *out_path = NULL;
 	struct vfm_handle *devs[VFM_MAX_DEVICES];
-	struct vfm_mig_opts opts = { 0 };
+	struct vfm_mig_opts opts = {0};
 	struct progress_state ps;
 	struct vfm_mig_stats st;
 	struct vfm_chan ch;

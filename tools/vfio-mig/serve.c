@@ -28,7 +28,11 @@ static void serve_usage(FILE *f)
 		prog);
 }
 
-enum { OPT_FD = 256, OPT_MAX_XFER, OPT_PLAIN };
+enum {
+	OPT_FD = 256,
+	OPT_MAX_XFER,
+	OPT_PLAIN
+};
 
 static int make_device(const char *spec, struct vfm_testdev **td)
 {
@@ -50,17 +54,17 @@ static int make_device(const char *spec, struct vfm_testdev **td)
 int serve_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "socket-path", required_argument, NULL, 's' },
-		{ "fd", required_argument, NULL, OPT_FD },
-		{ "device", required_argument, NULL, 'd' },
-		{ "max-xfer", required_argument, NULL, OPT_MAX_XFER },
-		{ "plain", no_argument, NULL, OPT_PLAIN },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"socket", required_argument, NULL, 's'},
+		{"socket-path", required_argument, NULL, 's'},
+		{"fd", required_argument, NULL, OPT_FD},
+		{"device", required_argument, NULL, 'd'},
+		{"max-xfer", required_argument, NULL, OPT_MAX_XFER},
+		{"plain", no_argument, NULL, OPT_PLAIN},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	struct vfm_vu_server_opts opts = { 0 };
+	struct vfm_vu_server_opts opts = {0};
 	const char *path = NULL, *spec = NULL;
 	struct vfm_vu_server *srv = NULL;
 	struct vfm_testdev *td = NULL;
@@ -101,7 +105,8 @@ int serve_main(int argc, char **argv)
 		}
 	}
 	if (!spec || (!path) == (fd < 0) || optind != argc)
-		return usage_error("serve: expected --device SPEC and one of --socket PATH, --fd N");
+		return usage_error(
+			"serve: expected --device SPEC and one of --socket PATH, --fd N");
 	ret = make_device(spec, &td);
 	if (ret)
 		return ret;

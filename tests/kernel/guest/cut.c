@@ -100,7 +100,7 @@ static int prepare_pipe(int p[2], long k)
 
 static void nap(void)
 {
-	struct timespec ts = { 0, POLL_NS };
+	struct timespec ts = {0, POLL_NS};
 
 	nanosleep(&ts, NULL);
 }

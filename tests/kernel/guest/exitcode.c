@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 	}
 	outb((unsigned char)v, DEBUG_EXIT_PORT);
 	/* Only reached without an isa-debug-exit device at that port. */
-	fprintf(stderr, "%s: wrote %ld to port 0x%x but the machine is still running\n",
-		argv[0], v, DEBUG_EXIT_PORT);
+	fprintf(stderr, "%s: wrote %ld to port 0x%x but the machine is still running\n", argv[0], v,
+		DEBUG_EXIT_PORT);
 	return 1;
 }

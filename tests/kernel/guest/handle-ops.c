@@ -167,7 +167,7 @@ static int session_ends(void)
 
 static int resume_in_pieces(void)
 {
-	static const size_t piece[] = { 10, 30, 56 };
+	static const size_t piece[] = {10, 30, 56};
 	struct vfm_session *s = NULL;
 	size_t off = 0;
 
@@ -279,8 +279,8 @@ static int raw_session(void)
 		struct vfm_device_feature f;
 		uint64_t w[2];
 	} buf;
-	struct vfm_device_feature_mig_state ms = { .device_state = VFM_STATE_STOP_COPY,
-						   .data_fd = -1 };
+	struct vfm_device_feature_mig_state ms = {.device_state = VFM_STATE_STOP_COPY,
+						  .data_fd = -1};
 	struct vfm_session *s = NULL;
 	uint8_t tmp[MTTY2_SIZE];
 	long n;
@@ -307,8 +307,8 @@ static int raw_session(void)
 
 static int dma_logging(void)
 {
-	struct vfm_device_feature_dma_logging_range r = { .iova = 0, .length = 1u << 20 };
-	uint64_t page = 4096, bitmap[4] = { 0 };
+	struct vfm_device_feature_dma_logging_range r = {.iova = 0, .length = 1u << 20};
+	uint64_t page = 4096, bitmap[4] = {0};
 	int rc = vfm_handle_log_start(h, &r, 1, &page);
 
 	if (rc)

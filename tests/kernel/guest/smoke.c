@@ -25,15 +25,15 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
-#if !defined(VFIO_MIGRATION_PRE_COPY) || !defined(VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) || \
+#if !defined(VFIO_MIGRATION_PRE_COPY) || !defined(VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) ||            \
 	!defined(VFIO_DEVICE_BIND_IOMMUFD)
 #error "needs the Linux >= 6.6 uAPI headers: build with -I<kernel cache>/include"
 #endif
 
-#define MTTY_MAGIC 0x7e9d09898c3e2c4eULL
-#define MTTY_HDR_SIZE 24u
+#define MTTY_MAGIC     0x7e9d09898c3e2c4eULL
+#define MTTY_HDR_SIZE  24u
 #define MTTY_PORT_SIZE 36u
-#define STREAM_MAX 4096u
+#define STREAM_MAX     4096u
 
 static const char *tag = "smoke";
 
@@ -103,9 +103,9 @@ static int feature(int dev, uint32_t op, uint32_t index, void *payload, size_t l
 
 static int get_state(int dev, uint32_t *state)
 {
-	struct vfio_device_feature_mig_state st = { 0 };
-	int r = feature(dev, VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-			&st, sizeof(st));
+	struct vfio_device_feature_mig_state st = {0};
+	int r = feature(dev, VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &st,
+			sizeof(st));
 
 	*state = st.device_state;
 	return r;
@@ -114,9 +114,9 @@ static int get_state(int dev, uint32_t *state)
 /* SET the state; returns the data fd (or -1 if none), or -errno. */
 static int set_state(int dev, uint32_t state)
 {
-	struct vfio_device_feature_mig_state st = { .device_state = state, .data_fd = -1 };
-	int r = feature(dev, VFIO_DEVICE_FEATURE_SET, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-			&st, sizeof(st));
+	struct vfio_device_feature_mig_state st = {.device_state = state, .data_fd = -1};
+	int r = feature(dev, VFIO_DEVICE_FEATURE_SET, VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &st,
+			sizeof(st));
 
 	return r ? r : st.data_fd;
 }
@@ -138,8 +138,8 @@ static int expect_state(int dev, uint32_t want)
 
 static int migrate_check(int dev)
 {
-	struct vfio_device_feature_migration mig = { 0 };
-	struct vfio_device_feature_mig_data_size sz = { 0 };
+	struct vfio_device_feature_migration mig = {0};
+	struct vfio_device_feature_mig_data_size sz = {0};
 	static unsigned char stream[STREAM_MAX];
 	size_t total = 0;
 	uint64_t magic;
@@ -147,8 +147,7 @@ static int migrate_check(int dev)
 	int r, data_fd;
 
 	errno = 0;
-	r = feature(dev, VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_MIGRATION, &mig,
-		    sizeof(mig));
+	r = feature(dev, VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_MIGRATION, &mig, sizeof(mig));
 	if (r) {
 		errno = -r;
 		return fail("GET MIGRATION");
@@ -232,9 +231,9 @@ static int migrate_check(int dev)
 
 static int via_cdev(const char *path)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_ioas_alloc alloc = {.size = sizeof(alloc)};
+	struct vfio_device_bind_iommufd bind = {.argsz = sizeof(bind)};
+	struct vfio_device_attach_iommufd_pt attach = {.argsz = sizeof(attach)};
 	int dev, iommufd, r;
 
 	dev = open(path, O_RDWR | O_CLOEXEC);
@@ -261,7 +260,7 @@ static int via_cdev(const char *path)
 
 static int via_group(const char *group_path, const char *name)
 {
-	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_group_status status = {.argsz = sizeof(status)};
 	int group, container, dev, r;
 
 	group = open(group_path, O_RDWR | O_CLOEXEC);
@@ -292,8 +291,8 @@ static int via_group(const char *group_path, const char *name)
 	dev = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, name);
 	if (dev < 0)
 		return fail("VFIO_GROUP_GET_DEVICE_FD(%s)", name);
-	say("opened %s device %s: group viable (flags 0x%x), type1v2 container", group_path,
-	    name, status.flags);
+	say("opened %s device %s: group viable (flags 0x%x), type1v2 container", group_path, name,
+	    status.flags);
 	r = migrate_check(dev);
 	close(dev);
 	close(group);

@@ -97,9 +97,9 @@ static void pattern(unsigned seed, unsigned p, struct port_regs *r)
 
 static int open_cdev(const char *path)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	struct iommu_ioas_alloc alloc = {.size = sizeof(alloc)};
+	struct vfio_device_bind_iommufd bind = {.argsz = sizeof(bind)};
+	struct vfio_device_attach_iommufd_pt attach = {.argsz = sizeof(attach)};
 	int dev = open(path, O_RDWR | O_CLOEXEC), iommufd;
 
 	if (dev < 0)
@@ -120,7 +120,7 @@ static int open_cdev(const char *path)
 
 static int open_group(const char *spec)
 {
-	struct vfio_group_status st = { .argsz = sizeof(st) };
+	struct vfio_group_status st = {.argsz = sizeof(st)};
 	const char *colon = strchr(spec, ':');
 	char path[256];
 	int group, container, dev;
@@ -166,7 +166,7 @@ static int find_ports(int dev, off_t *base)
 	int n = 0;
 
 	for (unsigned i = VFIO_PCI_BAR0_REGION_INDEX; i < MAX_PORTS; i++) {
-		struct vfio_region_info ri = { .argsz = sizeof(ri), .index = i };
+		struct vfio_region_info ri = {.argsz = sizeof(ri), .index = i};
 
 		if (ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &ri))
 			return -fail("VFIO_DEVICE_GET_REGION_INFO(BAR%u)", i);
@@ -246,8 +246,7 @@ static int check_port(int dev, off_t base, unsigned p, const struct port_regs *r
 
 static int show(int dev, const off_t *base, int ports)
 {
-	static const char *const names[8] = { "-",   "IER", "IIR", "LCR",
-					       "MCR", "LSR", "MSR", "SCR" };
+	static const char *const names[8] = {"-", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"};
 
 	for (int p = 0; p < ports; p++) {
 		printf("vfm-uart: %s: port %d:", dev_spec, p);
@@ -269,9 +268,8 @@ static int mig_state(int dev, uint32_t op, uint32_t *state)
 	union {
 		struct vfio_device_feature f;
 		uint64_t align[2];
-	} buf = { .f = { .argsz = sizeof(buf),
-			 .flags = op | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE } };
-	struct vfio_device_feature_mig_state ms = { .device_state = *state, .data_fd = -1 };
+	} buf = {.f = {.argsz = sizeof(buf), .flags = op | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE}};
+	struct vfio_device_feature_mig_state ms = {.device_state = *state, .data_fd = -1};
 
 	memcpy(buf.f.data, &ms, sizeof(ms));
 	if (ioctl(dev, VFIO_DEVICE_FEATURE, &buf.f))
@@ -303,8 +301,9 @@ static int set_running(int dev)
 
 static int usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s DEVICE set|check|drain SEED | DEVICE show|running | "
-			"DEVICE hold SECONDS\n",
+	fprintf(stderr,
+		"usage: %s DEVICE set|check|drain SEED | DEVICE show|running | "
+		"DEVICE hold SECONDS\n",
 		argv0);
 	return 2;
 }
