@@ -78,14 +78,14 @@ if want fuzz; then
 	if CC=clang setup "$FUZZ" -Dfuzz=true -Dtests=false -Dbench=false --buildtype=debugoptimized &&
 		ninja -C "$FUZZ" >"$FUZZ/ninja.log" 2>&1; then
 		for f in "$FUZZ"/tests/fuzz/fuzz_*; do
-			[ -x "$f" ] || continue
+			[ -f "$f" ] && [ -x "$f" ] || continue
 			name=$(basename "$f")
 			corpus="tests/fuzz/corpus-${name#fuzz_}"
 			work=$(mktemp -d)
 			[ -d "$corpus" ] && cp "$corpus"/* "$work"/ 2>/dev/null
 			if "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
 				-artifact_prefix="$FUZZ/" "$work" >"$FUZZ/$name.log" 2>&1; then
-				echo "$name: $(grep -Eo '#[0-9]+ +DONE.*' "$FUZZ/$name.log" | tail -1)"
+				echo "$name: $(grep -E '^Done [0-9]+ runs' "$FUZZ/$name.log" | tail -1)"
 				record fuzz "$name" pass
 			else
 				tail -n 30 "$FUZZ/$name.log"
