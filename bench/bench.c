@@ -161,9 +161,7 @@ static int case_local(uint64_t size, struct bench_result *res)
 		return -1;
 	if (vfm_migrate(&a, &b, 1, NULL, &st, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
-	res->seconds = st.total_s;
-	res->bytes = st.bytes;
-	res->downtime_s = st.downtime_s;
+	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
 	vfm_handle_close(a);
 	vfm_handle_close(b);
 	return 0;

@@ -26,4 +26,13 @@ const struct bench_case *bench_extra(size_t i);
 
 double bench_memcpy_gbps(void);
 
+/* A case's result from the engine's statistics. */
+static inline void bench_from_stats(struct bench_result *res, double seconds, uint64_t bytes,
+				    double downtime_s)
+{
+	res->seconds = seconds;
+	res->bytes = bytes;
+	res->downtime_s = downtime_s;
+}
+
 #endif /* VFM_BENCH_H */

@@ -49,9 +49,7 @@ static int live(uint64_t size, const char *rate, struct bench_result *res)
 	nanosleep(&settle, NULL); /* let the workload run before the migration starts */
 	if (vfm_migrate(&a, &b, 1, &opts, &st, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
-	res->seconds = st.total_s;
-	res->bytes = st.bytes;
-	res->downtime_s = st.downtime_s;
+	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
 	vfm_handle_close(a);
 	vfm_handle_close(b);
 	return 0;
@@ -86,9 +84,7 @@ static int four_devices(uint64_t size, struct bench_result *res)
 	}
 	if (vfm_migrate(a, b, 4, &opts, &st, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
-	res->seconds = st.total_s;
-	res->bytes = st.bytes;
-	res->downtime_s = st.downtime_s;
+	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
 	for (int i = 0; i < 4; i++) {
 		vfm_handle_close(a[i]);
 		vfm_handle_close(b[i]);
@@ -107,9 +103,7 @@ static int one_device(uint64_t size, struct bench_result *res)
 		return -1;
 	if (vfm_migrate(&a, &b, 1, &opts, &st, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
-	res->seconds = st.total_s;
-	res->bytes = st.bytes;
-	res->downtime_s = st.downtime_s;
+	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
 	vfm_handle_close(a);
 	vfm_handle_close(b);
 	return 0;
@@ -158,9 +152,7 @@ static int tcp_case(uint64_t size, struct bench_result *res)
 	pthread_join(t, NULL);
 	if (rv.rc)
 		return fprintf(stderr, "%s\n", rv.err), -1;
-	res->seconds = st.total_s;
-	res->bytes = st.bytes;
-	res->downtime_s = st.downtime_s;
+	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
 	vfm_chan_close(&ch);
 	close(rv.lfd);
 	vfm_handle_close(a);
@@ -275,9 +267,7 @@ static int vu_migrate(uint64_t size, struct bench_result *res)
 		return -1;
 	if (vfm_migrate(&ha, &hb, 1, &opts, &st, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
-	res->seconds = st.total_s;
-	res->bytes = st.bytes;
-	res->downtime_s = st.downtime_s;
+	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
 	vfm_handle_close(ha);
 	vfm_handle_close(hb);
 	unserve(pa);

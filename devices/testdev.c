@@ -1082,7 +1082,8 @@ int vfm_testdev_peek(struct vfm_testdev *td, uint64_t off, void *buf, size_t len
 	return 0;
 }
 
-size_t vfm_testdev_arc_log_timed(struct vfm_testdev *td, char *buf, size_t len)
+/* The arc log as lines, with or without their times; never a partial line. */
+static size_t arc_lines(struct vfm_testdev *td, char *buf, size_t len, bool timed)
 {
 	size_t used = 0;
 
@@ -1092,8 +1093,9 @@ size_t vfm_testdev_arc_log_timed(struct vfm_testdev *td, char *buf, size_t len)
 	pthread_mutex_lock(&td->lock);
 	for (unsigned i = 0; i < td->arc_count; i++) {
 		unsigned slot = (td->arc_head + i) % ARC_LOG_LEN;
-		int n = snprintf(buf + used, len - used, "%llu %s\n",
-				 (unsigned long long)td->arc_ns[slot], td->arcs[slot]);
+		int n = timed ? snprintf(buf + used, len - used, "%llu %s\n",
+					 (unsigned long long)td->arc_ns[slot], td->arcs[slot])
+			      : snprintf(buf + used, len - used, "%s\n", td->arcs[slot]);
 
 		if (n < 0 || (size_t)n >= len - used) {
 			buf[used] = '\0';
@@ -1105,24 +1107,12 @@ size_t vfm_testdev_arc_log_timed(struct vfm_testdev *td, char *buf, size_t len)
 	return used;
 }
 
+size_t vfm_testdev_arc_log_timed(struct vfm_testdev *td, char *buf, size_t len)
+{
+	return arc_lines(td, buf, len, true);
+}
+
 size_t vfm_testdev_arc_log(struct vfm_testdev *td, char *buf, size_t len)
 {
-	size_t used = 0;
-
-	if (!len)
-		return 0;
-	buf[0] = '\0';
-	pthread_mutex_lock(&td->lock);
-	for (unsigned i = 0; i < td->arc_count; i++) {
-		const char *a = td->arcs[(td->arc_head + i) % ARC_LOG_LEN];
-		int n = snprintf(buf + used, len - used, "%s\n", a);
-
-		if (n < 0 || (size_t)n >= len - used) {
-			buf[used] = '\0'; /* no partial line */
-			break;
-		}
-		used += (size_t)n;
-	}
-	pthread_mutex_unlock(&td->lock);
-	return used;
+	return arc_lines(td, buf, len, false);
 }

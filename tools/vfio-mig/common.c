@@ -152,6 +152,27 @@ void progress_cb(void *opaque, const struct vfm_progress *p)
 	fputc('\n', stderr);
 }
 
+void progress_opts(struct vfm_mig_opts *opts, struct progress_state *ps, bool quiet)
+{
+	progress_init(ps, quiet);
+	opts->log = tool_logger();
+	opts->progress = progress_cb;
+	opts->progress_opaque = ps;
+	opts->cancel = &interrupted;
+}
+
+int parse_buffer_size(const char *cmd, const char *arg, size_t *out)
+{
+	uint64_t v;
+
+	if (vfm_parse_size(arg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE) {
+		usage_error("%s: bad buffer size '%s' (1 to 64M)", cmd, arg);
+		return -EINVAL;
+	}
+	*out = (size_t)v;
+	return 0;
+}
+
 void progress_end(struct progress_state *ps)
 {
 	if (ps->tty && !ps->quiet && ps->last_phase != VFM_PHASE_NR)

@@ -42,11 +42,7 @@ static int demo_run(const char *from, const char *to, uint64_t size)
 	vfm_format_size(size, sz, sizeof(sz));
 	printf("source:      %s\n", from);
 	printf("destination: %s\n", to);
-	progress_init(&ps, false);
-	opts.log = tool_logger();
-	opts.progress = progress_cb;
-	opts.progress_opaque = &ps;
-	opts.cancel = &interrupted;
+	progress_opts(&opts, &ps, false);
 	opts.precopy = true;
 	if (vfm_migrate(&src, &dst, 1, &opts, &st, err, sizeof(err))) {
 		progress_end(&ps);

@@ -44,7 +44,6 @@ int load_main(int argc, char **argv)
 	char err[VFM_ERR_LEN];
 	size_t n = 0, opened = 0;
 	bool quiet = false;
-	uint64_t v;
 	int c, fd = -1, rc, ret = EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "d:i:b:qvh", longopts, NULL)) != -1) {
@@ -58,9 +57,8 @@ int load_main(int argc, char **argv)
 			in_path = optarg;
 			break;
 		case 'b':
-			if (vfm_parse_size(optarg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE)
-				return usage_error("load: bad buffer size '%s'", optarg);
-			opts.buf_size = (size_t)v;
+			if (parse_buffer_size("load", optarg, &opts.buf_size))
+				return EXIT_USAGE;
 			break;
 		case 'q':
 			quiet = true;
@@ -87,11 +85,7 @@ int load_main(int argc, char **argv)
 			goto out;
 	}
 	vfm_chan_init(&ch, fd, in_path);
-	progress_init(&ps, quiet);
-	opts.log = tool_logger();
-	opts.progress = progress_cb;
-	opts.progress_opaque = &ps;
-	opts.cancel = &interrupted;
+	progress_opts(&opts, &ps, quiet);
 	rc = vfm_load(devs, n, &ch, &opts, &st, err, sizeof(err));
 	progress_end(&ps);
 	if (rc) {

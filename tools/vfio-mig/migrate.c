@@ -82,7 +82,6 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	uint64_t v;
 	int c;
 
 	a->opts.precopy = true;
@@ -122,9 +121,8 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 			a->opts.single_channel = true;
 			break;
 		case 'b':
-			if (vfm_parse_size(optarg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE)
-				return usage_error("migrate: bad buffer size '%s'", optarg);
-			a->opts.buf_size = (size_t)v;
+			if (parse_buffer_size("migrate", optarg, &a->opts.buf_size))
+				return EXIT_USAGE;
 			break;
 		case 'j':
 			a->json = optarg;
@@ -190,11 +188,7 @@ int migrate_main(int argc, char **argv)
 		fail("migrate: out of memory");
 		goto out;
 	}
-	progress_init(&ps, a.quiet);
-	a.opts.log = tool_logger();
-	a.opts.progress = progress_cb;
-	a.opts.progress_opaque = &ps;
-	a.opts.cancel = &interrupted;
+	progress_opts(&a.opts, &ps, a.quiet);
 	rc = run_migration(&a, src, dst, &st, err, sizeof(err));
 	progress_end(&ps);
 	if (a.json && write_json(a.json, "migrate", &st, a.opts.timeline, rc))

@@ -100,11 +100,7 @@ int receive_main(int argc, char **argv)
 		fail("receive: out of memory");
 		goto out;
 	}
-	progress_init(&ps, quiet);
-	opts.log = tool_logger();
-	opts.progress = progress_cb;
-	opts.progress_opaque = &ps;
-	opts.cancel = &interrupted;
+	progress_opts(&opts, &ps, quiet);
 	if (lfd >= 0)
 		rc = vfm_receive_listen(devs, n, lfd, timeout_ms, &opts, &st, err, sizeof(err));
 	else

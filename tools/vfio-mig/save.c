@@ -48,7 +48,6 @@ int save_main(int argc, char **argv)
 	FILE *report = stdout;
 	size_t n = 0, opened = 0;
 	bool quiet = false;
-	uint64_t v;
 	int c, fd, rc, ret = EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "d:o:b:kqvh", longopts, NULL)) != -1) {
@@ -62,9 +61,8 @@ int save_main(int argc, char **argv)
 			out_path = optarg;
 			break;
 		case 'b':
-			if (vfm_parse_size(optarg, &v) || v == 0 || v > VFM_MAX_BUF_SIZE)
-				return usage_error("save: bad buffer size '%s'", optarg);
-			opts.buf_size = (size_t)v;
+			if (parse_buffer_size("save", optarg, &opts.buf_size))
+				return EXIT_USAGE;
 			break;
 		case 'k':
 			opts.keep_running = true;
@@ -101,11 +99,7 @@ int save_main(int argc, char **argv)
 		}
 	}
 	vfm_chan_init(&ch, fd, out_path);
-	progress_init(&ps, quiet);
-	opts.log = tool_logger();
-	opts.progress = progress_cb;
-	opts.progress_opaque = &ps;
-	opts.cancel = &interrupted;
+	progress_opts(&opts, &ps, quiet);
 	rc = vfm_save(devs, n, &ch, &opts, &st, err, sizeof(err));
 	progress_end(&ps);
 	if (fd != STDOUT_FILENO) {

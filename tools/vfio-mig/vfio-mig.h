@@ -53,6 +53,10 @@ struct progress_state {
 };
 void progress_init(struct progress_state *ps, bool quiet);
 void progress_end(struct progress_state *ps);
+/* The engine options every run of the tool shares: logging, progress, cancel on signal. */
+void progress_opts(struct vfm_mig_opts *opts, struct progress_state *ps, bool quiet);
+/* --buffer-size: 0, or -EINVAL after printing the usage error. */
+int parse_buffer_size(const char *cmd, const char *arg, size_t *out);
 /* Prints "checksum: <hex>" for sample devices; silent for others. */
 void print_checksum(struct vfm_handle *h, const char *label);
 void fprint_checksum(FILE *f, struct vfm_handle *h, const char *label);
