@@ -47,6 +47,8 @@ check "migrate a -> b" "$VFIO_MIG" migrate -q --from "unix:$TMP/a.sock" --to "un
 [ "$(checksum_of 'source ')" = "$(checksum_of 'destination ')" ] && [ "$(checksum_of 'source ')" = "$via_sock" ] &&
 	ok "a -> b keeps the checksum" || nok "a -> b checksum"
 check "b is RUNNING" test "$(state_of b)" = RUNNING
+check "a, the migrated source, is left STOP (as QEMU leaves it), also after its client left" \
+	test "$(state_of a)" = STOP
 
 check "migrate local -> a" "$VFIO_MIG" migrate -q --from local:testdev,size=8M,seed=7 --to "unix:$TMP/a.sock"
 [ "$(checksum_of 'source ')" = "$(checksum_of 'destination ')" ] && ok "local -> unix checksum" || nok "local -> unix checksum"
@@ -58,7 +60,10 @@ saved=$(checksum_of)
 check "load into a server" "$VFIO_MIG" load -q --device "unix:$TMP/a.sock" -i "$TMP/b.vfm"
 [ -n "$saved" ] && [ "$(checksum_of)" = "$saved" ] && ok "save/load through servers" || nok "save/load checksum"
 check "a RUNNING after load" test "$(state_of a)" = RUNNING
-check "b RUNNING after save" test "$(state_of b)" = RUNNING
+check "b left STOP after a complete save" test "$(state_of b)" = STOP
+check "save --keep-running leaves the source RUNNING" "$VFIO_MIG" save -q --keep-running \
+	--device "unix:$TMP/b.sock" -o "$TMP/b2.vfm"
+check "b RUNNING after save --keep-running" test "$(state_of b)" = RUNNING
 
 # A client killed in the middle of a large migration: both servers serve on, RUNNING.
 check "serve big source" serve big local:testdev,size=512M,seed=3
