@@ -1,8 +1,8 @@
 #!/bin/bash
 # Migration between two hosts over TCP: two network namespaces joined by a veth pair
-# (addresses exist only inside these namespaces), a receiver in one, the source in the
-# other. Cutting the link, or killing either side, at each phase leaves the source RUNNING
-# with its state and the destination reset.
+# (addresses that exist only inside these namespaces), a vfio-user server in each, the
+# receiver in one, the source in the other. Cutting the link, or killing either side, at
+# each phase leaves the source device RUNNING with its state and the destination reset.
 . "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
@@ -10,12 +10,19 @@ if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! ip netns list >/dev/n
 	done_testing
 	exit 0
 fi
+if ! "$VFIO_MIG" serve --help >/dev/null 2>&1; then
+	skip "vfio-user is not built"
+	done_testing
+	exit 0
+fi
 
 N=$(( ($$ % 200) + 20 ))
 A=vfm-a-$$ B=vfm-b-$$
-ADDR_A=10.213.$N.1 ADDR_B=10.213.$N.2
+ADDR_B=10.213.$N.2
 PORT=7411
+SIZE=64M
 cleanup_hook() {
+	stop_servers
 	jobs -p | xargs -r kill 2>/dev/null
 	ip netns del "$A" 2>/dev/null
 	ip netns del "$B" 2>/dev/null
@@ -25,7 +32,8 @@ setup_net() {
 	ip netns add "$A" && ip netns add "$B" &&
 		ip link add vfm-va-$N type veth peer name vfm-vb-$N &&
 		ip link set vfm-va-$N netns "$A" && ip link set vfm-vb-$N netns "$B" &&
-		ip -n "$A" addr add $ADDR_A/24 dev vfm-va-$N && ip -n "$B" addr add $ADDR_B/24 dev vfm-vb-$N &&
+		ip -n "$A" addr add 10.213.$N.1/24 dev vfm-va-$N &&
+		ip -n "$B" addr add $ADDR_B/24 dev vfm-vb-$N &&
 		ip -n "$A" link set vfm-va-$N up && ip -n "$B" link set vfm-vb-$N up &&
 		ip -n "$A" link set lo up && ip -n "$B" link set lo up
 }
@@ -35,8 +43,32 @@ slow_link() { # about 25 MB/s, so that a 64 MiB migration takes a few seconds
 cut_link() { ip -n "$A" link set vfm-va-$N down; }
 in_a() { ip netns exec "$A" "$VFIO_MIG" "$@"; }
 in_b() { ip netns exec "$B" "$VFIO_MIG" "$@"; }
-start_receiver() { # start_receiver SPEC...
-	in_b receive -q --listen tcp:$ADDR_B:$PORT --timeout 60 "$@" >"$TMP/recv.out" 2>"$TMP/recv.err" &
+
+# A device served in each namespace: the source (seed 5) in A, the destination in B.
+SERVERS=()
+stop_servers() {
+	[ ${#SERVERS[@]} -gt 0 ] && kill "${SERVERS[@]}" 2>/dev/null && wait "${SERVERS[@]}" 2>/dev/null
+	SERVERS=()
+}
+start_servers() {
+	stop_servers
+	rm -f "$TMP/a.sock" "$TMP/b.sock"
+	ip netns exec "$A" "$VFIO_MIG" serve --socket "$TMP/a.sock" --device testdev,size=$SIZE,seed=5 &
+	SERVERS+=($!)
+	ip netns exec "$B" "$VFIO_MIG" serve --socket "$TMP/b.sock" --device testdev,size=$SIZE,seed=9 &
+	SERVERS+=($!)
+	for _ in $(seq 200); do
+		[ -S "$TMP/a.sock" ] && [ -S "$TMP/b.sock" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+info_of() { # info_of a|b FIELD
+	"$VFIO_MIG" info "unix:$TMP/$1.sock" 2>/dev/null | sed -n "s/^$2: //p" | head -n 1
+}
+start_receiver() {
+	in_b receive -q --listen tcp:$ADDR_B:$PORT --timeout 60 --device "unix:$TMP/b.sock" \
+		>"$TMP/recv.out" 2>"$TMP/recv.err" &
 	RECV=$!
 	for _ in $(seq 50); do
 		ip netns exec "$B" ss -ltn 2>/dev/null | grep -q ":$PORT " && return 0
@@ -46,69 +78,74 @@ start_receiver() { # start_receiver SPEC...
 recv_wait() { wait "$RECV"; RECV_RC=$?; }
 
 check "two namespaces joined by a veth pair" setup_net
+check "a device served in each" start_servers
+SRC_SUM=$(info_of a checksum)
+[ -n "$SRC_SUM" ] && ok "source checksum $SRC_SUM" || nok "no source checksum"
 
 # 1. A migration that works, with pre-copy, and its JSON.
-start_receiver --device local:testdev,size=64M,seed=9
-check "migrate 64 MiB over TCP with pre-copy" in_a migrate -q --from local:testdev,size=64M,seed=5,dirty-rate=16M \
+start_receiver
+check "migrate $SIZE over TCP with pre-copy" in_a migrate -q --from "unix:$TMP/a.sock" \
 	--to tcp:$ADDR_B:$PORT --json "$TMP/tcp.json"
-src=$(checksum_of 'source ')
 recv_wait
-rc=$RECV_RC
-[ "$rc" -eq 0 ] && ok "receiver succeeded" || { nok "receiver exit $rc"; sed 's/^/# /' "$TMP/recv.err"; }
-dst=$(sed -n 's/^checksum: //p' "$TMP/recv.out")
-[ -n "$src" ] && [ "$src" = "$dst" ] && ok "destination holds the source's state ($src)" || nok "checksums '$src' vs '$dst'"
+[ "$RECV_RC" -eq 0 ] && ok "receiver succeeded" || { nok "receiver exit $RECV_RC"; sed 's/^/# /' "$TMP/recv.err"; }
+[ "$(info_of b checksum)" = "$SRC_SUM" ] && ok "destination holds the source's state" || nok "destination checksum"
+[ "$(info_of b state)" = RUNNING ] && ok "destination RUNNING" || nok "destination state"
+[ "$(info_of a state)" = STOP ] && ok "source left STOP, as a migrated source" || nok "source state"
 python3 -c "import json,sys; d=json.load(open('$TMP/tcp.json')); sys.exit(0 if d['ok'] and d['precopy_rounds']>0 else 1)" &&
 	ok "json records the pre-copy rounds" || nok "json content"
 
-# 2. The source alone: nobody listening.
-expect_exit 1 "no receiver: migrate fails" in_a migrate -q --from local:testdev,size=1M --to tcp:$ADDR_B:$PORT
-grep -q "^source local:testdev,size=1M: RUNNING" "$TMP/last.err" && ok "source RUNNING after a refused connection" ||
-	nok "source state after refusal"
+# 2. Nobody listening.
+start_servers
+expect_exit 1 "no receiver: migrate fails" in_a migrate -q --from "unix:$TMP/a.sock" --to tcp:$ADDR_B:$PORT
+[ "$(info_of a state)" = RUNNING ] && [ "$(info_of a checksum)" = "$SRC_SUM" ] &&
+	ok "source RUNNING and intact after a refused connection" || nok "source after refusal"
 
-cut_case() { # cut_case NAME MIGRATE-OPTIONS... ; cuts the link after 1 s
+after_cut() { # after_cut NAME: both served devices judged
 	local name=$1
+	[ "$(info_of a state)" = RUNNING ] && ok "$name: source RUNNING" || nok "$name: source $(info_of a state)"
+	[ "$(info_of a checksum)" = "$SRC_SUM" ] && ok "$name: source state intact" || nok "$name: source checksum"
+	[ "$(info_of b state)" = RUNNING ] && ok "$name: destination reset to RUNNING" ||
+		nok "$name: destination $(info_of b state)"
+}
+cut_case() { # cut_case NAME MIGRATE-OPTIONS... ; cuts the link after 1 s
+	local name=$1 src_rc
 	shift
-	setup_net && slow_link
-	start_receiver --device local:testdev,size=64M,seed=9
-	in_a migrate -q --from local:testdev,size=64M,seed=5 --to tcp:$ADDR_B:$PORT "$@" >"$TMP/src.out" 2>"$TMP/src.err" &
+	setup_net && slow_link && start_servers
+	start_receiver
+	in_a migrate -q --from "unix:$TMP/a.sock" --to tcp:$ADDR_B:$PORT "$@" >"$TMP/src.out" 2>"$TMP/src.err" &
 	local mig=$!
 	sleep 1
 	cut_link
 	wait $mig
-	local src_rc=$? dst_rc
+	src_rc=$?
 	recv_wait
-	dst_rc=$RECV_RC
 	[ "$src_rc" -eq 1 ] && ok "$name: migrate fails" || nok "$name: migrate exit $src_rc"
-	grep -q "^source local:testdev,size=64M,seed=5: RUNNING" "$TMP/src.err" &&
-		ok "$name: source RUNNING" || { nok "$name: source state"; sed 's/^/# /' "$TMP/src.err"; }
-	[ "$dst_rc" -eq 1 ] && ok "$name: receiver fails" || nok "$name: receiver exit $dst_rc"
-	grep -q "^destination local:testdev,size=64M,seed=9: RUNNING" "$TMP/recv.err" &&
-		ok "$name: destination reset to RUNNING" || { nok "$name: destination state"; sed 's/^/# /' "$TMP/recv.err"; }
+	[ "$RECV_RC" -eq 1 ] && ok "$name: receiver fails" || nok "$name: receiver exit $RECV_RC"
+	after_cut "$name"
 }
 cut_case "link cut in pre-copy" --downtime-limit 1 --max-precopy-time 30000
 cut_case "link cut in stop-copy" --no-precopy
 
 # 3. Killing either side mid-way.
-setup_net && slow_link
-start_receiver --device local:testdev,size=64M
-in_a migrate -q --from local:testdev,size=64M,seed=5 --to tcp:$ADDR_B:$PORT --no-precopy >"$TMP/src.out" 2>"$TMP/src.err" &
+setup_net && slow_link && start_servers
+start_receiver
+in_a migrate -q --from "unix:$TMP/a.sock" --to tcp:$ADDR_B:$PORT --no-precopy >"$TMP/src.out" 2>"$TMP/src.err" &
 mig=$!
 sleep 1
-ip netns pids "$B" | xargs -r kill -9
+pkill -9 -f "receive -q --listen tcp:$ADDR_B:$PORT"
 wait $mig
 rc=$?
-[ $rc -eq 1 ] && ok "receiver killed: migrate fails" || { nok "receiver killed: migrate exit $rc"; sed 's/^/# /' "$TMP/src.err"; }
-grep -q ": RUNNING" "$TMP/src.err" && ok "receiver killed: source RUNNING" || nok "receiver killed: source state"
+[ $rc -eq 1 ] && ok "receiver killed: migrate fails" || nok "receiver killed: migrate exit $rc"
+after_cut "receiver killed"
 
-setup_net && slow_link
-start_receiver --device local:testdev,size=64M
-in_a migrate -q --from local:testdev,size=64M,seed=5 --to tcp:$ADDR_B:$PORT --no-precopy >/dev/null 2>&1 &
+setup_net && slow_link && start_servers
+start_receiver
+in_a migrate -q --from "unix:$TMP/a.sock" --to tcp:$ADDR_B:$PORT --no-precopy >/dev/null 2>&1 &
 mig=$!
 sleep 1
-ip netns pids "$A" | xargs -r kill -9
+pkill -9 -f "migrate -q --from unix:$TMP/a.sock --to tcp:$ADDR_B:$PORT"
 recv_wait
-rc=$RECV_RC
-[ "$rc" -eq 1 ] && ok "source killed: receiver fails" || nok "source killed: receiver exit $rc"
-grep -q "^destination .*: RUNNING" "$TMP/recv.err" && ok "source killed: destination reset" || nok "source killed: destination state"
+[ "$RECV_RC" -eq 1 ] && ok "source killed: receiver fails" || nok "source killed: receiver exit $RECV_RC"
+after_cut "source killed"
 
 done_testing
