@@ -84,6 +84,51 @@ check "source intact" "$VFIO_MIG" info "unix:$TMP/big.sock"
 check "migrate after the crash" "$VFIO_MIG" migrate -q --from "unix:$TMP/big.sock" --to "unix:$TMP/bigd.sock"
 [ "$(checksum_of 'destination ')" = "$big_sum" ] && ok "retry migrates intact" || nok "retry checksum"
 
+# Server to server at the edge sizes.
+for size in 1 1048577 256M; do
+	serve "s$size" "local:testdev,size=$size,seed=11" && serve "d$size" "local:testdev,size=$size,seed=12" &&
+		ok "servers for $size bytes" || nok "servers for $size bytes"
+	want=$("$VFIO_MIG" info "unix:$TMP/s$size.sock" | sed -n 's/^checksum: //p')
+	check "migrate $size bytes between servers" "$VFIO_MIG" migrate -q --from "unix:$TMP/s$size.sock" \
+		--to "unix:$TMP/d$size.sock"
+	[ -n "$want" ] && [ "$(checksum_of 'destination ')" = "$want" ] && ok "$size bytes arrive intact" ||
+		nok "$size bytes: checksum"
+done
+
+# The destination server killed in pre-copy and in stop-copy: the source lives on, intact.
+for opt in "" --no-precopy; do
+	phase=pre-copy
+	[ -n "$opt" ] && phase=stop-copy
+	serve "ks$phase" local:testdev,size=512M,seed=5 && KS=$SERVE_PID &&
+		serve "kd$phase" local:testdev,size=512M && KD=$SERVE_PID || nok "servers for $phase"
+	want=$("$VFIO_MIG" info "unix:$TMP/ks$phase.sock" | sed -n 's/^checksum: //p')
+	"$VFIO_MIG" migrate -q $opt --from "unix:$TMP/ks$phase.sock" --to "unix:$TMP/kd$phase.sock" \
+		>/dev/null 2>"$TMP/k.err" &
+	M=$!
+	sleep 0.1
+	kill -9 "$KD"
+	wait "$M"
+	rc=$?
+	[ $rc -eq 1 ] && ok "destination server killed in $phase: migrate fails" || nok "$phase: migrate exit $rc"
+	[ "$(state_of "ks$phase")" = RUNNING ] && ok "$phase: source RUNNING" || nok "$phase: source $(state_of "ks$phase")"
+	"$VFIO_MIG" info "unix:$TMP/ks$phase.sock" >"$TMP/last.out"
+	[ "$(checksum_of)" = "$want" ] && ok "$phase: source checksum unchanged" || nok "$phase: source checksum"
+	kill "$KS"
+done
+
+# The source server killed: the migration fails and the destination is reset.
+serve ksrc local:testdev,size=512M,seed=6 && KS=$SERVE_PID && serve kdst local:testdev,size=512M &&
+	ok "servers for the source kill" || nok "servers for the source kill"
+"$VFIO_MIG" migrate -q --from "unix:$TMP/ksrc.sock" --to "unix:$TMP/kdst.sock" >/dev/null 2>&1 &
+M=$!
+sleep 0.1
+kill -9 "$KS"
+wait "$M"
+rc=$?
+[ $rc -eq 1 ] && ok "source server killed: migrate fails" || nok "source server killed: migrate exit $rc"
+[ "$(state_of kdst)" = RUNNING ] && ok "source server killed: destination reset" ||
+	nok "source server killed: destination $(state_of kdst)"
+
 # Clean shutdown removes the socket.
 kill -TERM "$A"
 wait "$A"
