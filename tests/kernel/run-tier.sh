@@ -87,7 +87,7 @@ fi
 # prefer_static: dependency('json-c') must pick libjson-c.a for the static link.
 t=$(vfm_now)
 vfm_need_pkgs meson ninja-build libjson-c-dev 2>>"$hostlog"
-opts=(-Dstatic_tool=true -Dtests=false -Dbench=false -Dvfio_user=false -Dbuildtype=release
+opts=(-Dstatic_tool=true -Dtests=false -Dbench=false -Dvfio_user=true -Dbuildtype=release
 	-Dprefer_static=true)
 {
 	if [[ -f $static/build.ninja ]]; then

@@ -331,6 +331,41 @@ else
 	skip "vfio-mig check through the group: no FAIL" "vfio-mig check not available"
 fi
 
+# ---- kernel and vfio-user devices in one migration -----------------------------------------
+# An mtty pair and a pair of sample devices served over vfio-user inside the guest move
+# together (both have P2P: all quiesce before any stops).
+mixed() {
+	$VM serve --socket /tmp/s1.sock --device testdev,size=1M,seed=3 &
+	s1=$!
+	$VM serve --socket /tmp/s2.sock --device testdev,size=1M,seed=4 &
+	s2=$!
+	i=0
+	while [ $i -lt 50 ] && ! { [ -S /tmp/s1.sock ] && [ -S /tmp/s2.sock ]; }; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	uart "$CA" set 66 || return 1
+	echo "+ $VM migrate -q $mopt --from $CA --to $GB --from unix:/tmp/s1.sock --to unix:/tmp/s2.sock"
+	# shellcheck disable=SC2086 # option words
+	$VM migrate -q $mopt --from "$CA" --to "$GB" --from unix:/tmp/s1.sock \
+		--to unix:/tmp/s2.sock >"$TMP/mixed" 2>&1
+	rc=$?
+	sed 's/^/    /' "$TMP/mixed"
+	kill $s1 $s2
+	wait $s1 $s2 2>/dev/null
+	src=$(sed -n 's/^source checksum: //p' "$TMP/mixed")
+	dst=$(sed -n 's/^destination checksum: //p' "$TMP/mixed")
+	[ $rc -eq 0 ] && [ -n "$src" ] && [ "$src" = "$dst" ] && state_is "$GB" RUNNING &&
+		uart "$GB" drain 66
+}
+if $VM serve --help >/dev/null 2>&1; then
+	for d in "$CA" "$CB"; do running "$d"; done
+	t "migrate an mtty (cdev -> group) and a vfio-user sample device together: both intact" mixed
+	for d in "$CA" "$CB"; do running "$d"; done
+else
+	skip "migrate kernel and vfio-user devices together" "this vfio-mig has no vfio-user"
+fi
+
 # ---- pre-copy ----------------------------------------------------------------------------
 # mtty has PRE_COPY: its 24-byte header is the initial data, the ports follow in STOP_COPY.
 # The handle's traces (-vvv) show which arcs a migration took.
