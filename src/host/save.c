@@ -2,6 +2,7 @@
 /* Save into a stream (file or pipe), and send over a socket to a vfm_receive. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine.h"
 
@@ -36,6 +37,7 @@ int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 		 const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		 size_t errlen)
 {
+	bool file = !strncmp(uri, "file:", 5); /* a file has no destination to answer */
 	struct vfm_chan ch, *side = NULL;
 	size_t nr_side = 0;
 	struct sink sink;
@@ -47,7 +49,7 @@ int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 	if (rc)
 		goto out;
 	/* Several devices: one channel each for their stop-copy data, read in parallel. */
-	if (n > 1 && !(opts && opts->single_channel)) {
+	if (n > 1 && !file && !(opts && opts->single_channel)) {
 		side = calloc(n, sizeof(*side));
 		if (!side)
 			rc = run_fail(&r, -ENOMEM, "out of memory");
@@ -58,7 +60,7 @@ int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 		}
 	}
 	if (!rc) {
-		sink_stream_init(&sink, &ch, true);
+		sink_stream_init(&sink, &ch, !file);
 		sink_stream_sides(&sink, side, nr_side);
 		rc = source_run(&r, devs, n, &sink);
 	} else {

@@ -361,8 +361,13 @@ static int src_stop(struct source *s)
 	s->r->t_stop = vfm_now();
 	if (s->r->tl)
 		s->r->tl->t_downtime_begin = run_elapsed(s->r);
-	for (size_t i = 0; i < s->n && s->r->round; i++)
-		s->r->total = s->r->stats->bytes + pending_bytes(&s->dev[i].h, 1);
+	if (s->r->round) {
+		uint64_t pending = 0;
+
+		for (size_t i = 0; i < s->n; i++)
+			pending += pending_bytes(&s->dev[i].h, 1) + ram_pending(&s->dev[i].ram);
+		s->r->total = s->r->stats->bytes + pending;
+	}
 	run_progress(s->r, VFM_PHASE_STOP_COPY);
 	if (p2p) {
 		for (size_t i = 0; i < s->n; i++) {

@@ -20,6 +20,13 @@ check "save to stdout, load from stdin" bash -c "'$VFIO_MIG' save -q --device lo
 "$VFIO_MIG" info local:testdev,size=300K,seed=2 >"$TMP/info.out"
 [ "$(checksum_of)" = "$(sed -n 's/^checksum: //p' "$TMP/info.out")" ] && ok "piped state intact" || nok "piped state"
 
+check "migrate to a file channel" "$VFIO_MIG" migrate -q --from local:testdev,size=2M,seed=8 \
+	--to "file:$TMP/chan.vfm"
+src=$(checksum_of 'source ')
+check "receive from a file channel" "$VFIO_MIG" receive -q --listen "file:$TMP/chan.vfm" \
+	--device local:testdev,size=2M
+[ -n "$src" ] && [ "$(checksum_of)" = "$src" ] && ok "file channel keeps the state" || nok "file channel checksum"
+
 check "two devices in one stream" "$VFIO_MIG" save -q --device local:testdev,size=100K,seed=1 \
 	--device local:testdev,size=200K,seed=2 -o "$TMP/two.vfm"
 check "load two devices" "$VFIO_MIG" load -q --device local:testdev,size=100K --device local:testdev,size=200K -i "$TMP/two.vfm"
