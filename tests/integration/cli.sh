@@ -32,6 +32,12 @@ for cmd in fsm info save load inspect migrate demo; do
 	grep -q "^usage: .*$cmd" "$TMP/last.out" && ok "$cmd --help prints usage" || nok "$cmd usage text"
 done
 expect_exit 0 "--help" "$VFIO_MIG" --help
+# Every command the tool lists is in the man page and the bash completion.
+for cmd in $(sed -n 's/^  \([a-z]*\)  .*/\1/p' "$TMP/last.out"); do
+	grep -q "^\.B $cmd\b" "$SRCDIR/doc/vfio-mig.1" && ok "man page documents $cmd" || nok "man page lacks $cmd"
+	grep -q "compgen -W \"[^\"]*\b$cmd\b" "$SRCDIR/completion/vfio-mig.bash" && ok "completion offers $cmd" ||
+		nok "completion lacks $cmd"
+done
 expect_exit 2 "no command" "$VFIO_MIG"
 expect_exit 2 "unknown command" "$VFIO_MIG" frobnicate
 expect_exit 2 "save without output" "$VFIO_MIG" save --device local:testdev
