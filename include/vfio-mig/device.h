@@ -124,9 +124,10 @@ void vfm_device_fail(struct vfm_device *dev);
 /*
  * VFIO_DEVICE_FEATURE with the kernel core's exact checks and their precedence (uAPI doc
  * 1.2): buf holds the 8-byte header and the payload, buf_len is how many bytes of buf are
- * valid and writable. DMA_LOGGING_START takes its ranges inline after the 24-byte control
- * (the vfio-user layout); DMA_LOGGING_REPORT writes the bitmap inline after the 24-byte
- * request. *reply_len is set to the bytes of buf that form the reply. For a SET of
+ * valid and writable. Where the kernel passes user pointers, this takes the data inline:
+ * DMA_LOGGING_START's ranges follow the kernel's 24-byte control (the vfio-user server
+ * converts from the wire, where they start at offset 16), and DMA_LOGGING_REPORT writes
+ * the bitmap after the 24-byte {iova, length, page_size} request. *reply_len is set to the bytes of buf that form the reply. For a SET of
  * MIG_DEVICE_STATE that opens a session, *opened gets its id (data_fd is written as -1).
  */
 int vfm_device_feature(struct vfm_device *dev, void *buf, size_t buf_len, size_t *reply_len,
