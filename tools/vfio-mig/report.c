@@ -59,6 +59,24 @@ static void xml_text(FILE *f, const char *s)
 	}
 }
 
+/* A device's name in the left margin: the whole name as a tooltip, and as much of its
+ * start as fits (about 26 characters of 11 px). */
+static void label(FILE *f, const char *name)
+{
+	char shown[32];
+	size_t len = strlen(name);
+
+	fputs("<title>", f);
+	xml_text(f, name);
+	fputs("</title>", f);
+	if (len <= 26) {
+		xml_text(f, name);
+		return;
+	}
+	snprintf(shown, sizeof(shown), "%.24s...", name);
+	xml_text(f, shown);
+}
+
 static void bar(const struct plot *p, json_object *phases, const char *key, double y,
 		const char *colour)
 {
@@ -89,7 +107,7 @@ static void draw_lanes(struct plot *p, json_object *devs)
 		fprintf(p->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">",
 			LEFT - 8, y + 13);
 		if (json_object_object_get_ex(d, "name", &name))
-			xml_text(p->f, json_object_get_string(name));
+			label(p->f, json_object_get_string(name));
 		fputs("</text>\n", p->f);
 		if (!json_object_object_get_ex(d, "phases", &ph))
 			continue;
