@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Logging: the library never prints; it hands messages to a callback.
+ *
+ * Threads: the engine calls the callback from its helper threads too, possibly at the
+ * same time: the callback must be safe to call from several threads.
  */
 #ifndef VFIO_MIG_LOG_H
 #define VFIO_MIG_LOG_H

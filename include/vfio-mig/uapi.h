@@ -8,6 +8,7 @@
  * against <linux/vfio.h> wherever the host header defines the same name.
  *
  * Values: shared/docs/vfio-migration-v2-uapi.md section 1 (Linux 6.12).
+ * Definitions only: no objects, nothing about threads.
  */
 #ifndef VFIO_MIG_UAPI_H
 #define VFIO_MIG_UAPI_H
