@@ -152,6 +152,24 @@ void progress_cb(void *opaque, const struct vfm_progress *p)
 	fputc('\n', stderr);
 }
 
+int common_option(int c, bool *quiet, void (*usage)(FILE *f))
+{
+	switch (c) {
+	case 'q':
+		*quiet = true;
+		return -1;
+	case 'v':
+		verbosity++;
+		return -1;
+	case 'h':
+		usage(stdout);
+		return EXIT_OK;
+	default:
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+}
+
 void progress_opts(struct vfm_mig_opts *opts, struct progress_state *ps, bool quiet)
 {
 	progress_init(ps, quiet);

@@ -60,18 +60,10 @@ int load_main(int argc, char **argv)
 			if (parse_buffer_size("load", optarg, &opts.buf_size))
 				return EXIT_USAGE;
 			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'h':
-			load_usage(stdout);
-			return EXIT_OK;
 		default:
-			load_usage(stderr);
-			return EXIT_USAGE;
+			rc = common_option(c, &quiet, load_usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (!n || !in_path || optind != argc)

@@ -63,6 +63,7 @@ static int parse_ms(const char *text, uint32_t *out)
 	return 0;
 }
 
+/* 0 to go on, -1 after --help, or the exit code of a usage error. */
 static int parse_args(int argc, char **argv, struct migrate_args *a)
 {
 	static const struct option longopts[] = {
@@ -82,7 +83,7 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	int c;
+	int c, rc;
 
 	a->opts.precopy = true;
 	while ((c = getopt_long(argc, argv, "f:t:l:m:b:j:qvh", longopts, NULL)) != -1) {
@@ -127,18 +128,10 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		case 'j':
 			a->json = optarg;
 			break;
-		case 'q':
-			a->quiet = true;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'h':
-			migrate_usage(stdout);
-			exit(EXIT_OK);
 		default:
-			migrate_usage(stderr);
-			return EXIT_USAGE;
+			rc = common_option(c, &a->quiet, migrate_usage);
+			if (rc >= 0)
+				return rc == EXIT_OK ? -1 : rc;
 		}
 	}
 	if (optind != argc)
@@ -176,7 +169,7 @@ int migrate_main(int argc, char **argv)
 
 	rc = parse_args(argc, argv, &a);
 	if (rc)
-		return rc;
+		return rc < 0 ? EXIT_OK : rc; /* -1: the help was asked for and shown */
 	install_signals();
 	for (size_t i = 0; i < a.nf; i++) {
 		if (open_device(a.from[i], &src[i]))

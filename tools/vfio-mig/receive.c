@@ -66,18 +66,10 @@ int receive_main(int argc, char **argv)
 		case 'j':
 			json = optarg;
 			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'h':
-			receive_usage(stdout);
-			return EXIT_OK;
 		default:
-			receive_usage(stderr);
-			return EXIT_USAGE;
+			rc = common_option(c, &quiet, receive_usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (!listen_uri || !n || optind != argc)

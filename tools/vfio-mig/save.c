@@ -67,18 +67,10 @@ int save_main(int argc, char **argv)
 		case 'k':
 			opts.keep_running = true;
 			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'h':
-			save_usage(stdout);
-			return EXIT_OK;
 		default:
-			save_usage(stderr);
-			return EXIT_USAGE;
+			rc = common_option(c, &quiet, save_usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (!n || !out_path || optind != argc)

@@ -53,6 +53,9 @@ struct progress_state {
 };
 void progress_init(struct progress_state *ps, bool quiet);
 void progress_end(struct progress_state *ps);
+/* -q, -v, -h and unknown options, as every subcommand treats them: -1 to go on, else
+ * the exit code (after printing the usage for -h or an unknown option). */
+int common_option(int c, bool *quiet, void (*usage)(FILE *f));
 /* The engine options every run of the tool shares: logging, progress, cancel on signal. */
 void progress_opts(struct vfm_mig_opts *opts, struct progress_state *ps, bool quiet);
 /* --buffer-size: 0, or -EINVAL after printing the usage error. */
