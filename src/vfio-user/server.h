@@ -36,8 +36,8 @@ struct vu_conn {
 	int irq_fd[VFM_VU_PCI_NUM_IRQS][VFM_VU_MSIX_COUNT];
 	bool intx_masked, intx_pending;
 	bool logging;
-	bool saved_all; /* the STOP_COPY stream was read to its end */
-	bool migrated;	/* ... and the device then went STOP: a completed migration */
+	bool saved_all;	  /* the STOP_COPY stream was read to its end */
+	bool migrated;	  /* ... and the device then went STOP: a completed migration */
 	uint16_t next_id; /* for our DMA_READ / DMA_WRITE commands */
 	bool broken;	  /* the stream lost sync during a DMA exchange */
 };
