@@ -88,19 +88,23 @@ static int tcp_resolve(const char *hp, bool passive, struct addrinfo **res, char
 	return 0;
 }
 
-static int tcp_connect(const char *hp, struct vfm_chan *ch, char *err, size_t errlen)
+/* Connects (or, passive, binds and listens) on the first address of hp that works. */
+static int tcp_socket(const char *hp, bool passive, int *out, char *err, size_t errlen)
 {
 	struct addrinfo *res, *ai;
-	int fd = -1, e = ECONNREFUSED;
+	int fd = -1, e = passive ? EADDRNOTAVAIL : ECONNREFUSED, one = 1;
 
-	if (tcp_resolve(hp, false, &res, err, errlen))
+	if (tcp_resolve(hp, passive, &res, err, errlen))
 		return -EHOSTUNREACH;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
+		if (passive)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		tune_socket(fd, true);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (passive ? bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0
+			    : connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		e = errno;
 		close(fd);
@@ -108,7 +112,18 @@ static int tcp_connect(const char *hp, struct vfm_chan *ch, char *err, size_t er
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return vfm_errf(err, errlen, -e, "tcp:%s: cannot connect: %s", hp, strerror(e));
+		return vfm_errf(err, errlen, -e, "tcp:%s: cannot %s: %s", hp,
+				passive ? "listen" : "connect", strerror(e));
+	*out = fd;
+	return 0;
+}
+
+static int tcp_connect(const char *hp, struct vfm_chan *ch, char *err, size_t errlen)
+{
+	int fd, rc = tcp_socket(hp, false, &fd, err, errlen);
+
+	if (rc)
+		return rc;
 	vfm_chan_init(ch, fd, "tcp channel");
 	snprintf(ch->name, sizeof(ch->name), "tcp:%.80s", hp);
 	return 0;
@@ -172,32 +187,6 @@ int vfm_chan_open_out(const char *uri, struct vfm_chan *ch, char *err, size_t er
 	return vfm_errf(err, errlen, -EINVAL, "'%s' is not a channel (tcp:, sock:, file:)", uri);
 }
 
-static int tcp_listen(const char *hp, int *lfd, char *err, size_t errlen)
-{
-	struct addrinfo *res, *ai;
-	int fd = -1, e = EADDRNOTAVAIL, one = 1;
-
-	if (tcp_resolve(hp, true, &res, err, errlen))
-		return -EHOSTUNREACH;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		tune_socket(fd, true);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return vfm_errf(err, errlen, -e, "tcp:%s: cannot listen: %s", hp, strerror(e));
-	*lfd = fd;
-	return 0;
-}
-
 /* Listens on a temporary name and renames it into place, so the path appears only once
  * a client can connect. */
 static int sock_listen(const char *path, int *lfd, char *err, size_t errlen)
@@ -231,7 +220,7 @@ int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *
 {
 	*listen_fd = -1;
 	if (!strncmp(uri, "tcp:", 4))
-		return tcp_listen(uri + 4, listen_fd, err, errlen);
+		return tcp_socket(uri + 4, true, listen_fd, err, errlen);
 	if (!strncmp(uri, "sock:", 5))
 		return sock_listen(uri + 5, listen_fd, err, errlen);
 	if (!strncmp(uri, "file:", 5)) {
