@@ -120,7 +120,7 @@ static int tcp_socket(const char *hp, bool passive, int *out, char *err, size_t 
 
 static int tcp_connect(const char *hp, struct vfm_chan *ch, char *err, size_t errlen)
 {
-	int fd, rc = tcp_socket(hp, false, &fd, err, errlen);
+	int fd = -1, rc = tcp_socket(hp, false, &fd, err, errlen);
 
 	if (rc)
 		return rc;
