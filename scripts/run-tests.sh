@@ -3,8 +3,11 @@
 #   unit + integration   under ASan+UBSan (gcc), through meson test (TAP, per case)
 #   valgrind             the tool's main paths under memcheck, on a plain build
 #   fuzz                 each libFuzzer target for a bounded time (clang)
-#   kernel               Linux 6.12 + mtty under qemu (tests/kernel/run-tier.sh)
-# Usage: scripts/run-tests.sh [--only unit|valgrind|fuzz|kernel]...
+#   tsan                 threaded paths under ThreadSanitizer (tests/tsan/run-tier.sh)
+#   interop              outside peers (tests/interop/run-tier.sh)
+#   kernel               real kernels + mtty under qemu (tests/kernel/run-tier.sh)
+#   package              install, examples, ABI, Debian packages (tests/package/run-tier.sh)
+# Usage: scripts/run-tests.sh [--only unit|valgrind|fuzz|tsan|interop|kernel|package]...
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,21 +102,33 @@ if want fuzz; then
 	fi
 fi
 
-if want kernel; then
-	echo "== kernel tier (Linux 6.12 + mtty under qemu)"
-	if [ -x tests/kernel/run-tier.sh ]; then
-		out=$(mktemp)
-		tests/kernel/run-tier.sh | tee "$out"
-		while read -r verdict name; do
-			record kernel "$name" "$verdict"
-		done < <(sed -n 's/^\(ok\|not ok\) [0-9]* - \(.*\)$/\1 \2/p' "$out" |
-			sed -e 's/^ok /pass /' -e 's/^not ok /fail /' -e 's/^pass \(.*\) # SKIP.*/skip \1/')
-		if ! grep -q '^ok\|^not ok' "$out"; then record kernel tier fail; fi
-		rm -f "$out"
-	else
-		record kernel tier skip
+# tap_tier NAME SCRIPT TITLE: a tier whose script prints TAP ("ok N - name",
+# "not ok N - name", "ok N - name # SKIP why"); each line counts. A script that prints
+# no TAP line at all is one failure.
+tap_tier() {
+	local tier=$1 script=$2 title=$3 out
+	want "$tier" || return 0
+	echo "== $title"
+	if [ ! -x "$script" ]; then
+		record "$tier" tier skip
+		echo "$tier: SKIP: $script is missing"
+		return 0
 	fi
-fi
+	out=$(mktemp)
+	"$script" | tee "$out"
+	while read -r verdict name; do
+		record "$tier" "$name" "$verdict"
+	done < <(sed -n 's/^\(ok\|not ok\) [0-9]* - \(.*\)$/\1 \2/p' "$out" |
+		sed -e 's/^ok \(.*\) # SKIP.*/skip \1/' -e 's/^ok /pass /' -e 's/^not ok /fail /')
+	if ! grep -q '^ok\|^not ok' "$out"; then record "$tier" tier fail; fi
+	rm -f "$out"
+}
+
+# The tiers against outside peers and real kernels, each in its own folder.
+tap_tier tsan tests/tsan/run-tier.sh "threaded paths under ThreadSanitizer"
+tap_tier interop tests/interop/run-tier.sh "outside peers: libvfio-user, QEMU 11.1 as a vfio-user client"
+tap_tier kernel tests/kernel/run-tier.sh "kernel tier (Linux 6.12 and 7.3 + mtty under qemu, QEMU 11.1 inside)"
+tap_tier package tests/package/run-tier.sh "installed library, examples, ABI and Debian packages"
 
 if [ ${#FAILURES[@]} -gt 0 ]; then
 	echo "== failures"
