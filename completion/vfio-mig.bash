@@ -5,7 +5,7 @@ _vfio_mig() {
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 	cmd=${COMP_WORDS[1]}
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "demo migrate receive save load inspect info serve check fsm report --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "demo migrate receive save load inspect info resume serve check fsm report --help --version" -- "$cur"))
 		return
 	fi
 	case "$prev" in

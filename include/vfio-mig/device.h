@@ -97,6 +97,15 @@ const char *vfm_device_name(const struct vfm_device *dev);
  * (or ERROR when a callback asked for it) and *opened is 0. Refusals: -EINVAL. */
 int vfm_device_set_state(struct vfm_device *dev, uint32_t target, vfm_session_id *opened);
 uint32_t vfm_device_get_state(struct vfm_device *dev);
+/*
+ * Whether the device is the source of a completed migration: its STOP_COPY stream was
+ * read to the end, then it went STOP. The fact belongs to the device, not to whoever
+ * drove it: it lasts through later stopped states (STOP, STOP_COPY: a save begun again
+ * and cut keeps it) until an explicit act says otherwise: a SET into a running state
+ * (RUNNING, RUNNING_P2P, PRE_COPY, PRE_COPY_P2P), into RESUMING (a load), or a reset.
+ * Transports never run such a device on their own (a client that leaves it, for one).
+ */
+bool vfm_device_migrated(struct vfm_device *dev);
 int vfm_device_data_size(struct vfm_device *dev, uint64_t *len);
 
 /* The data fd: -ENODEV once the session has ended, -EBADF for the wrong direction. */

@@ -109,7 +109,7 @@ int vfm_vu_server_run(struct vfm_vu_server *srv, volatile sig_atomic_t *stop);
  * Serves one connected socket (the server takes ownership of fd) until the client
  * leaves, the connection breaks, or *stop (may be NULL) is set; then undoes the client's
  * DMA mappings and IRQ descriptors and returns the device to RUNNING with its state
- * intact. 0 for a client that left, -ECANCELED if stopped, or a negative errno for a
+ * intact; a migrated source (vfm_device_migrated()) is left STOP instead. 0 for a client that left, -ECANCELED if stopped, or a negative errno for a
  * connection dropped for a protocol error (reason in vfm_vu_server_error()).
  */
 int vfm_vu_server_serve_fd(struct vfm_vu_server *srv, int fd, volatile sig_atomic_t *stop);

@@ -32,6 +32,7 @@ struct vfm_device {
 	enum session_kind kind;
 	bool end_of_stream;    /* STOP_COPY read returned 0: it stays 0 */
 	uint64_t session_read; /* bytes read from the open session */
+	bool migrated;	       /* a source whose whole state was saved (vfm_device_migrated) */
 	char reason[160];      /* why the last call failed, from the callback */
 };
 
@@ -118,6 +119,19 @@ static void open_session(struct vfm_device *dev, uint32_t to)
 		(unsigned long long)dev->session, dev->kind == SESSION_SAVE ? "save" : "resume");
 }
 
+/*
+ * The device is the source of a completed migration once its STOP_COPY stream was read
+ * to the end and it went STOP. That stays true through later stopped states (a save
+ * begun again and cut keeps it) until the device runs again, resumes a state or is reset.
+ */
+static void note_migrated(struct vfm_device *dev, uint32_t from, uint32_t to)
+{
+	if (from == VFM_STATE_STOP_COPY && to == VFM_STATE_STOP && dev->end_of_stream)
+		dev->migrated = true;
+	else if (vfm_state_is_running(to) || to == VFM_STATE_RESUMING)
+		dev->migrated = false;
+}
+
 /* One arc; on success the session bookkeeping follows the arc. */
 static int run_arc(struct vfm_device *dev, uint32_t from, uint32_t to)
 {
@@ -140,6 +154,7 @@ static int run_arc(struct vfm_device *dev, uint32_t from, uint32_t to)
 	}
 	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: arc %s -> %s", dev->name, vfm_state_name(from),
 		vfm_state_name(to));
+	note_migrated(dev, from, to);
 	if (vfm_arc_ends_session(from, to) && !violates(dev, VFM_VIOLATE_SESSION_SURVIVES_ARC))
 		end_session(dev);
 	if (vfm_arc_opens_session(from, to) && !violates(dev, VFM_VIOLATE_NO_FD_ON_OPENING_ARC))
@@ -194,6 +209,16 @@ int vfm_device_set_state(struct vfm_device *dev, uint32_t target, vfm_session_id
 out:
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
+}
+
+bool vfm_device_migrated(struct vfm_device *dev)
+{
+	bool m;
+
+	pthread_mutex_lock(&dev->lock);
+	m = dev->migrated;
+	pthread_mutex_unlock(&dev->lock);
+	return m;
 }
 
 uint32_t vfm_device_get_state(struct vfm_device *dev)
@@ -333,6 +358,7 @@ int vfm_device_reset(struct vfm_device *dev)
 		end_session(dev);
 	if (dev->ops->reset)
 		rc = dev->ops->reset(dev->opaque);
+	dev->migrated = false;
 	dev->state =
 		violates(dev, VFM_VIOLATE_RESET_NOT_RUNNING) ? VFM_STATE_STOP : VFM_STATE_RUNNING;
 	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: reset, now %s", dev->name,

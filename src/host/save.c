@@ -63,9 +63,6 @@ int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 		sink_stream_init(&sink, &ch, !file);
 		sink_stream_sides(&sink, side, nr_side);
 		rc = source_run(&r, devs, n, &sink);
-	} else {
-		for (size_t i = 0; i < n; i++)
-			vfm_recover_source(devs[i]);
 	}
 	for (size_t i = 0; i < nr_side; i++)
 		vfm_chan_close(&side[i]);

@@ -3,7 +3,7 @@
  * The source side of a migration, whatever the sink: probe, pre-copy with a downtime
  * limit, switch-over with P2P quiescing, stop-copy (one thread per device when the sink
  * allows), completion. Any failure returns every source to RUNNING with its state intact
- * and has the sink reset the destinations.
+ * (one found STOP, a migrated source, to STOP) and has the sink reset the destinations.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,8 +30,9 @@ struct src_dev {
 	size_t index;
 	struct run *r;
 	struct sink *sink;
-	struct ram ram; /* the client memory mapped for its DMA */
-	bool touched;	/* the engine changed its state: recover it on failure */
+	struct ram ram;	    /* the client memory mapped for its DMA */
+	bool touched;	    /* the engine changed its state: recover it on failure */
+	bool found_stopped; /* STOP when the run began (a migrated source): never started */
 	int rc;
 };
 
@@ -508,6 +509,16 @@ static int src_settle(struct source *s)
 	return rc;
 }
 
+/* After a failure: a source found running runs again; one found stopped (a migrated
+ * source, whose destination may run) goes back to STOP, or is reset. */
+static void recover(struct src_dev *d)
+{
+	if (!d->found_stopped)
+		vfm_recover_source(d->h);
+	else if (vfm_handle_set_state(d->h, VFM_STATE_STOP, NULL))
+		vfm_handle_reset(d->h);
+}
+
 static int src_body(struct source *s)
 {
 	int rc;
@@ -555,8 +566,12 @@ int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct s
 				VFM_MAX_DEVICES);
 	memset(dev, 0, sizeof(dev));
 	for (size_t i = 0; i < n; i++) {
+		uint32_t state;
+
 		dev[i].h = devs[i];
 		dev[i].index = i;
+		dev[i].found_stopped =
+			vfm_handle_get_state(devs[i], &state) == 0 && state == VFM_STATE_STOP;
 	}
 	s.dev = dev;
 	if (r->tl)
@@ -569,7 +584,7 @@ int source_run(struct run *r, struct vfm_handle *const *devs, size_t n, struct s
 		/* Only devices this run changed: one refused as busy is someone else's. */
 		for (size_t i = 0; i < n; i++) {
 			if (dev[i].touched)
-				vfm_recover_source(devs[i]);
+				recover(&dev[i]);
 		}
 	}
 	for (size_t i = 0; i < n; i++)

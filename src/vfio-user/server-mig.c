@@ -172,27 +172,11 @@ static void track_logging(struct vfm_vu_server *srv, uint32_t flags)
 		srv->c.logging = false;
 }
 
-/*
- * Remembers whether the device's state was saved completely (STOP_COPY read to its end,
- * then STOP): that device is the source of a finished migration and stays stopped when
- * the client leaves, as a migrated source must; any other state change forgets it.
- */
-static void note_state(struct vfm_vu_server *srv, uint32_t before, uint32_t after)
-{
-	struct vu_conn *c = &srv->c;
-
-	if (after == before)
-		return;
-	c->migrated = before == VFM_STATE_STOP_COPY && after == VFM_STATE_STOP && c->saved_all;
-	if (!vfm_state_is_saving(after))
-		c->saved_all = false;
-}
-
 int vu_handle_feature(struct vfm_vu_server *srv, struct vu_req *rq)
 {
 	struct vfm_vu_feature f;
 	struct vfm_vu_feature *out;
-	uint32_t index, before;
+	uint32_t index;
 	size_t need, reply_len;
 	int rc;
 
@@ -217,9 +201,7 @@ int vu_handle_feature(struct vfm_vu_server *srv, struct vu_req *rq)
 	out = (struct vfm_vu_feature *)(srv->tx + sizeof(struct vfm_vu_hdr));
 	memcpy(out, rq->body, rq->len);
 	memset((uint8_t *)out + rq->len, 0, need - rq->len);
-	before = vfm_device_get_state(srv->dev);
 	rc = vfm_device_feature(srv->dev, out, need, &reply_len, NULL);
-	note_state(srv, before, vfm_device_get_state(srv->dev));
 	if (rc)
 		return rc;
 	track_logging(srv, f.flags);
@@ -259,8 +241,6 @@ int vu_handle_mig_read(struct vfm_vu_server *srv, struct vu_req *rq)
 	n = vfm_device_read(srv->dev, vfm_device_session(srv->dev), srv->tx + fixed, md.size);
 	if (n < 0)
 		return (int)n;
-	if (n == 0 && md.size && state == VFM_STATE_STOP_COPY)
-		srv->c.saved_all = true;
 	out = (struct vfm_vu_mig_data *)(srv->tx + sizeof(struct vfm_vu_hdr));
 	out->argsz = (uint32_t)(sizeof(md) + (size_t)n);
 	out->size = (uint32_t)n;
@@ -324,22 +304,38 @@ static void stop_logging(struct vfm_vu_server *srv)
 	(void)vfm_device_feature(srv->dev, &f, sizeof(f), NULL, NULL);
 }
 
+/*
+ * A migrated source never runs because a client left: its destination may run. It goes
+ * back to STOP (from a save begun again) and stays there until a client sets a running
+ * state, loads a state or resets it. false when that failed: the device is then reset,
+ * never started.
+ */
+static bool keep_stopped(struct vfm_vu_server *srv, uint32_t state)
+{
+	if (state != VFM_STATE_STOP && state != VFM_STATE_STOP_COPY)
+		return false;
+	if (state == VFM_STATE_STOP_COPY && vfm_device_set_state(srv->dev, VFM_STATE_STOP, NULL))
+		return false;
+	vfm_log(&srv->log, VFM_LOG_INFO,
+		"vfio-user: %s: client left; a migrated source stays STOP until it is started, "
+		"loaded or reset",
+		vfm_device_name(srv->dev));
+	return true;
+}
+
 void vu_recover_device(struct vfm_vu_server *srv)
 {
 	uint32_t state = vfm_device_get_state(srv->dev);
+	bool migrated = vfm_device_migrated(srv->dev);
 	int rc = 0;
 
 	stop_logging(srv);
 	if (state == VFM_STATE_RUNNING)
 		return;
-	if (state == VFM_STATE_STOP && srv->c.migrated) {
-		vfm_log(&srv->log, VFM_LOG_INFO,
-			"vfio-user: %s: client left after a completed migration; device stays STOP",
-			vfm_device_name(srv->dev));
+	if (migrated && keep_stopped(srv, state))
 		return;
-	}
 	srv->stats.recoveries++;
-	if (state == VFM_STATE_RESUMING || state == VFM_STATE_ERROR)
+	if (migrated || state == VFM_STATE_RESUMING || state == VFM_STATE_ERROR)
 		rc = -1;
 	else
 		rc = vfm_device_set_state(srv->dev, VFM_STATE_RUNNING, NULL);

@@ -36,8 +36,6 @@ struct vu_conn {
 	int irq_fd[VFM_VU_PCI_NUM_IRQS][VFM_VU_MSIX_COUNT];
 	bool intx_masked, intx_pending;
 	bool logging;
-	bool saved_all;	  /* the STOP_COPY stream was read to its end */
-	bool migrated;	  /* ... and the device then went STOP: a completed migration */
 	uint16_t next_id; /* for our DMA_READ / DMA_WRITE commands */
 	bool broken;	  /* the stream lost sync during a DMA exchange */
 };
@@ -102,7 +100,8 @@ int vu_handle_feature(struct vfm_vu_server *srv, struct vu_req *rq);
 int vu_handle_mig_read(struct vfm_vu_server *srv, struct vu_req *rq);
 int vu_handle_mig_write(struct vfm_vu_server *srv, struct vu_req *rq);
 int vu_handle_reset(struct vfm_vu_server *srv, struct vu_req *rq);
-/* Returns the device to RUNNING after a client left; stops DMA logging it started. */
+/* Returns the device to RUNNING after a client left (a migrated source to STOP); stops
+ * DMA logging the client started. */
 void vu_recover_device(struct vfm_vu_server *srv);
 
 /* server-region.c */

@@ -17,7 +17,9 @@
 #include <cmocka.h>
 
 #include "vfio-mig/device.h"
+#include "vfio-mig/engine.h"
 #include "vfio-mig/fsm.h"
+#include "vfio-mig/handle.h"
 #include "vfio-mig/testdev.h"
 
 #define REC   VFM_TESTDEV_REC_SIZE
@@ -897,6 +899,44 @@ static void test_peek_empty(void **st)
 	}
 }
 
+/*
+ * local: a migrated source stays stopped for every later handle onto it (each one a new
+ * client of the same device), until one of them starts it.
+ */
+static void test_migrated_local_source(void **state)
+{
+	struct vfm_testdev *a = td_new("size=1M,seed=4"), *b = td_new("size=1M,seed=5");
+	struct vfm_handle *src, *dst;
+	struct vfm_mig_opts opts = {.precopy = true, .downtime_limit_ms = 300};
+	struct vfm_mig_stats st;
+	uint64_t sum = vfm_testdev_checksum(a);
+	uint32_t s;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(vfm_local_wrap(dev_of(a), "a", NULL, &src), 0);
+	assert_int_equal(vfm_local_wrap(dev_of(b), "b", NULL, &dst), 0);
+	if (vfm_migrate(&src, &dst, 1, &opts, &st, err, sizeof(err)))
+		fail_msg("migrate: %s", err);
+	vfm_handle_close(src);
+	vfm_handle_close(dst);
+	assert_true(vfm_testdev_checksum(b) == sum);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(vfm_local_wrap(dev_of(a), "a", NULL, &src), 0);
+		assert_int_equal(vfm_handle_get_state(src, &s), 0);
+		assert_int_equal(s, VFM_STATE_STOP);
+		assert_true(vfm_device_migrated(dev_of(a)));
+		vfm_handle_close(src);
+	}
+	assert_int_equal(vfm_local_wrap(dev_of(a), "a", NULL, &src), 0);
+	assert_int_equal(vfm_handle_set_state(src, VFM_STATE_RUNNING, NULL), 0);
+	assert_false(vfm_device_migrated(dev_of(a)));
+	vfm_handle_close(src);
+	assert_true(vfm_testdev_checksum(a) == sum);
+	vfm_testdev_destroy(a);
+	vfm_testdev_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -920,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_workload_stops),
 		cmocka_unit_test(test_arc_log),
 		cmocka_unit_test(test_peek_empty),
+		cmocka_unit_test(test_migrated_local_source),
 	};
 
 	return cmocka_run_group_tests_name("testdev", tests, NULL, NULL);

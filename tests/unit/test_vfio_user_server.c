@@ -370,6 +370,68 @@ static void load_stream(struct vu_harness *h, const uint8_t *s, size_t len, size
 	assert_int_equal(vh_set_state(h, VFM_STATE_RUNNING), 0);
 }
 
+/* Ends the connection and starts a fresh one, whatever state the device is left in. */
+static void next_client(struct vu_harness *h)
+{
+	vh_disconnect(h);
+	assert_int_equal(vh_connect(h), 0);
+	assert_int_equal(vh_version(h, EXT_JSON), 0);
+}
+
+/*
+ * A migrated source (its stream read to the end, then STOP) stays STOP for every later
+ * client, also one that begins a save again and leaves in the middle, until a client
+ * starts it; a reset and a load end it too.
+ */
+static void test_migrated_source_stays_stopped(void **state)
+{
+	struct vu_harness *h = *state;
+	uint64_t sum = vfm_testdev_checksum(h->td);
+	struct vfm_vu_mig_data md = {8 + 4096, 4096};
+	uint8_t rep[8 + 4096];
+	size_t len, rl;
+	uint8_t *s = save_stream(h, &len, 1 << 16);
+
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP), 0);
+	assert_true(vfm_device_migrated(h->dev));
+	for (int i = 0; i < 4; i++) {
+		next_client(h);
+		assert_int_equal(dev_state(h), VFM_STATE_STOP);
+		assert_true(vfm_device_migrated(h->dev));
+	}
+	/* A save begun again and cut: back to STOP, still migrated. */
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP_COPY), 0);
+	assert_int_equal(vh_call(h, VFM_VU_MIG_DATA_READ, &md, sizeof(md), rep, sizeof(rep), &rl),
+			 0);
+	next_client(h);
+	assert_int_equal(dev_state(h), VFM_STATE_STOP);
+	assert_true(vfm_device_migrated(h->dev));
+	next_client(h);
+	assert_int_equal(dev_state(h), VFM_STATE_STOP);
+	/* The explicit act: a client starts it; it then recovers like any device. */
+	assert_int_equal(vh_set_state(h, VFM_STATE_RUNNING), 0);
+	assert_false(vfm_device_migrated(h->dev));
+	assert_true(vfm_testdev_checksum(h->td) == sum);
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP), 0);
+	next_client(h);
+	assert_int_equal(dev_state(h), VFM_STATE_RUNNING);
+	/* A reset ends it as well, and so does a load. */
+	free(save_stream(h, &rl, 1 << 16));
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP), 0);
+	next_client(h);
+	assert_int_equal(vh_call(h, VFM_VU_DEVICE_RESET, NULL, 0, rep, sizeof(rep), NULL), 0);
+	assert_false(vfm_device_migrated(h->dev));
+	next_client(h);
+	assert_int_equal(dev_state(h), VFM_STATE_RUNNING);
+	free(save_stream(h, &rl, 1 << 16));
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP), 0);
+	next_client(h);
+	load_stream(h, s, len, 1 << 16);
+	assert_false(vfm_device_migrated(h->dev));
+	assert_int_equal(dev_state(h), VFM_STATE_RUNNING);
+	free(s);
+}
+
 static void test_max_size_message(void **state)
 {
 	struct vu_harness *src = *state, dst;
@@ -974,6 +1036,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_multi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_every_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mig_read_semantics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrated_source_stays_stopped, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_max_size_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_framing, setup, teardown),

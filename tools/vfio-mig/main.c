@@ -17,6 +17,7 @@ static const struct {
 	{"load", load_main, "load a device's state from a stream file"},
 	{"inspect", inspect_main, "show the sections, markers and blocks of a stream"},
 	{"info", info_main, "show a device's migration flags, state and data size"},
+	{"resume", resume_main, "start a stopped device again (a migrated source), or reset it"},
 	{"report", report_main, "draw a migration's timeline from its --json file as SVG"},
 	{"fsm", fsm_main, "print the kernel's migration path between two states"},
 #ifdef VFM_HAVE_VFIO_USER

@@ -21,6 +21,7 @@ extern volatile sig_atomic_t interrupted;
 
 int fsm_main(int argc, char **argv);
 int info_main(int argc, char **argv);
+int resume_main(int argc, char **argv);
 int save_main(int argc, char **argv);
 int load_main(int argc, char **argv);
 int inspect_main(int argc, char **argv);
