@@ -82,7 +82,10 @@ struct vfm_vu_dma_map {
 	uint64_t size;
 } VFM_VU_PACKED;
 
-/* DMA_UNMAP (request and reply). */
+/* DMA_UNMAP (request and reply). The spec leaves flags unused; libvfio-user's and QEMU's
+ * clients send the kernel's VFIO_DMA_UNMAP_FLAG_ALL with address and size 0 to drop every
+ * mapping, and we accept it. */
+#define VFM_VU_DMA_UNMAP_ALL (1u << 1)
 struct vfm_vu_dma_unmap {
 	uint32_t argsz;
 	uint32_t flags;

@@ -46,9 +46,11 @@
 #define VFM_VU_REG_DMA_ADDR   0x40 /* u64 RW client address for the DMA engine */
 #define VFM_VU_REG_DMA_LEN    0x48 /* u64 RW length (at most VFM_VU_DMA_ENGINE_MAX) */
 /* DMA_CTRL (u32, write): 1 = read [addr, addr + len) and hash it into DMA_RESULT,
- * 2 = write byte i = i * 7 + 1 to [addr, addr + len). */
+ * 2 = write byte i = i * 7 + 1 to [addr, addr + len). The command runs after the write
+ * is answered (DMA_STATUS reads EINPROGRESS until it is done); a second command while
+ * one is queued is refused with EBUSY. Writes into shared memory are DMA-logged. */
 #define VFM_VU_REG_DMA_CTRL   0x50
-#define VFM_VU_REG_DMA_STATUS 0x54 /* u32 0 or the errno of the last DMA command */
+#define VFM_VU_REG_DMA_STATUS 0x54 /* u32 0, EINPROGRESS, or the errno of the last command */
 #define VFM_VU_REG_DMA_RESULT 0x58 /* u64 vfm_testdev_hash() of the bytes read */
 #define VFM_VU_REG_IRQ	      0x60 /* u32 W: 0 = raise INTx, 1 + n = MSI-X vector n */
 #define VFM_VU_REG_END	      0x68
@@ -119,10 +121,13 @@ const char *vfm_vu_server_path(const struct vfm_vu_server *srv);
 void vfm_vu_server_get_stats(const struct vfm_vu_server *srv, struct vfm_vu_server_stats *st);
 
 /*
- * For device code running in the serving thread: access client memory through the
- * client's DMA mappings (a mapped file, or DMA_READ/DMA_WRITE messages for mappings
- * without one). 0, -ENOENT outside every mapping, -EACCES against the mapping's
- * permissions, -ENOTCONN with no client.
+ * For device code running in the serving thread between messages: access client memory
+ * through the client's DMA mappings (a mapped file, through opts.dma when given so writes
+ * are logged, or DMA_READ/DMA_WRITE messages for mappings without one; requests the
+ * client sends while such a message waits for its answer are served meanwhile). 0,
+ * -ENOENT outside every mapping, -EACCES against the mapping's permissions, -EFAULT from
+ * opts.dma, -EBUSY when called from a request served during such a wait, -ENOTCONN with
+ * no client.
  */
 int vfm_vu_server_dma_read(struct vfm_vu_server *srv, uint64_t addr, void *buf, size_t len);
 int vfm_vu_server_dma_write(struct vfm_vu_server *srv, uint64_t addr, const void *buf, size_t len);

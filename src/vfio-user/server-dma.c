@@ -157,8 +157,16 @@ int vu_handle_dma_unmap(struct vfm_vu_server *srv, struct vu_req *rq)
 	struct vu_conn *c = &srv->c;
 
 	memcpy(&u, rq->body, sizeof(u));
-	if (u.flags || u.argsz < sizeof(u))
-		return vu_fail(srv, -EINVAL, "DMA_UNMAP: flags 0x%x argsz %u", u.flags, u.argsz);
+	if (u.argsz < sizeof(u) || (u.flags & ~VFM_VU_DMA_UNMAP_ALL) ||
+	    (u.flags == VFM_VU_DMA_UNMAP_ALL && (u.addr || u.size)))
+		return vu_fail(srv, -EINVAL, "DMA_UNMAP: flags 0x%x argsz %u [0x%llx, +%llu)",
+			       u.flags, u.argsz, (unsigned long long)u.addr,
+			       (unsigned long long)u.size);
+	if (u.flags == VFM_VU_DMA_UNMAP_ALL) {
+		while (c->nr_dma)
+			dma_drop(srv, c->nr_dma - 1);
+		return vu_reply(srv, rq, &u, sizeof(u));
+	}
 	for (size_t i = 0; i < c->nr_dma; i++) {
 		if (c->dma[i].addr == u.addr && c->dma[i].size == u.size) {
 			dma_drop(srv, i);
@@ -181,9 +189,9 @@ void vu_dma_unmap_all(struct vfm_vu_server *srv)
 /* ---- DMA over the socket ---- */
 
 /*
- * Waits for the reply to our command id. A client command arriving meanwhile (a
- * pipelining client) is answered EBUSY. 0 with *h filled, or an errno; VU_GONE-class
- * failures are returned as -EPIPE.
+ * Waits for the reply to our command id. Commands the client sends meanwhile are served
+ * as usual: a client may need their answers before it can answer ours. 0 with *h filled,
+ * or an errno; failures that leave the stream unusable are returned as -EPIPE.
  */
 static int await_reply(struct vfm_vu_server *srv, uint16_t id, uint16_t cmd, struct vfm_vu_hdr *h)
 {
@@ -191,24 +199,33 @@ static int await_reply(struct vfm_vu_server *srv, uint16_t id, uint16_t cmd, str
 	int rc;
 
 	for (;;) {
-		rc = vu_recv(s, h, sizeof(*h), NULL);
-		if (rc)
+		struct vu_req rq;
+
+		vu_fds_init(&rq.fds, srv->max_fds);
+		rc = vu_recv(s, &rq.hdr, sizeof(rq.hdr), &rq.fds);
+		if (rc) {
+			vu_fds_close(&rq.fds);
 			return rc == -ENODATA ? -EPIPE : rc;
-		rc = vfm_vu_hdr_check(h, vfm_vu_max_msg(srv->max_xfer), srv->err, sizeof(srv->err));
-		if (rc)
-			return -EPIPE;
-		if ((h->flags & VFM_VU_F_TYPE_MASK) == VFM_VU_F_TYPE_REPLY)
+		}
+		if ((rq.hdr.flags & VFM_VU_F_TYPE_MASK) == VFM_VU_F_TYPE_REPLY) {
+			vu_fds_close(&rq.fds);
+			*h = rq.hdr;
 			break;
-		rc = vu_discard(s, h->msg_size - sizeof(*h));
-		if (rc || vu_send_error(srv, h, -EBUSY))
+		}
+		srv->c.in_dma = true;
+		rc = vu_serve_nested(srv, &rq);
+		srv->c.in_dma = false;
+		if (rc)
 			return -EPIPE;
 	}
+	if (vfm_vu_hdr_check(h, vfm_vu_max_msg(srv->max_xfer), srv->err, sizeof(srv->err)))
+		return -EPIPE;
 	rc = vfm_vu_reply_check(h, id, cmd, 0, vfm_vu_max_msg(srv->max_xfer), srv->err,
 				sizeof(srv->err));
 	if (rc == -EPROTO)
 		return -EPIPE;
-	if (rc)
-		vu_discard(s, h->msg_size - sizeof(*h));
+	if (rc && vu_discard(s, h->msg_size - sizeof(*h)))
+		return -EPIPE;
 	return rc;
 }
 
@@ -274,36 +291,47 @@ static int sock_dma_write(struct vfm_vu_server *srv, uint64_t addr, const uint8_
 	return r.addr == addr && r.count == n ? 0 : vu_fail(srv, -EIO, "DMA_WRITE reply mismatch");
 }
 
+/* Memory the client shared: through the device's DMA object when there is one, so the
+ * device's writes are logged like the rest of its DMA. */
+static int mapped_access(struct vfm_vu_server *srv, const struct vu_dma *d, uint64_t addr,
+			 void *buf, size_t len, bool write)
+{
+	uint8_t *p = (uint8_t *)d->map + (addr - d->addr);
+
+	if (srv->dma)
+		return write ? vfm_dma_write(srv->dma, addr, buf, len)
+			     : vfm_dma_read(srv->dma, addr, buf, len);
+	if (write)
+		memcpy(p, buf, len);
+	else
+		memcpy(buf, p, len);
+	return 0;
+}
+
 static int dma_access(struct vfm_vu_server *srv, uint64_t addr, void *buf, size_t len, bool write)
 {
 	uint32_t need = write ? VFM_VU_DMA_F_WRITE : VFM_VU_DMA_F_READ;
-	uint32_t chunk;
-	struct vu_dma *d;
+	uint32_t chunk = VFM_MIN(srv->c.peer.max_data_xfer_size, srv->max_xfer);
 
 	if (!srv->c.active || !srv->c.negotiated || srv->c.broken)
 		return -ENOTCONN;
-	if (len == 0)
-		return 0;
-	d = find_dma(&srv->c, addr, len);
-	if (!d)
-		return -ENOENT;
-	if (!(d->flags & need))
-		return -EACCES;
-	if (d->map) {
-		uint8_t *p = (uint8_t *)d->map + (addr - d->addr);
-
-		if (write)
-			memcpy(p, buf, len);
-		else
-			memcpy(buf, p, len);
-		return 0;
-	}
-	chunk = VFM_MIN(srv->c.peer.max_data_xfer_size, srv->max_xfer);
+	if (srv->c.in_dma)
+		return -EBUSY;
 	for (size_t done = 0; done < len;) {
+		/* Looked up again for every message: the client may unmap meanwhile. */
+		struct vu_dma *d = find_dma(&srv->c, addr + done, len - done);
 		uint32_t n = (uint32_t)VFM_MIN((size_t)chunk, len - done);
-		int rc = write ? sock_dma_write(srv, addr + done, (uint8_t *)buf + done, n)
-			       : sock_dma_read(srv, addr + done, (uint8_t *)buf + done, n);
+		int rc;
 
+		if (!d)
+			return -ENOENT;
+		if (!(d->flags & need))
+			return -EACCES;
+		if (d->map)
+			return mapped_access(srv, d, addr + done, (uint8_t *)buf + done, len - done,
+					     write);
+		rc = write ? sock_dma_write(srv, addr + done, (uint8_t *)buf + done, n)
+			   : sock_dma_read(srv, addr + done, (uint8_t *)buf + done, n);
 		if (rc == -EPIPE || rc == -ECANCELED)
 			srv->c.broken = true;
 		if (rc)

@@ -217,6 +217,30 @@ int vu_handle_feature(struct vfm_vu_server *srv, struct vu_req *rq)
 
 /* ---- migration data ---- */
 
+/*
+ * Fills buf with up to len bytes of the device's stream. Fewer bytes mean the end of the
+ * data (the spec's rule for the reply): in STOP_COPY the end of the stream, in PRE_COPY
+ * the temporary end a device signals with 0 bytes or, like its data fd would, ENOMSG.
+ * ENOMSG in STOP_COPY breaks the uAPI: it goes to the client as the error it is.
+ */
+static ssize_t read_stream(struct vfm_vu_server *srv, uint8_t *buf, size_t len)
+{
+	vfm_session_id sid = vfm_device_session(srv->dev);
+	bool precopy = vfm_device_get_state(srv->dev) != VFM_STATE_STOP_COPY;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = vfm_device_read(srv->dev, sid, buf + got, len - got);
+
+		if (n == 0 || (n == -ENOMSG && precopy))
+			break;
+		if (n < 0)
+			return n;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 int vu_handle_mig_read(struct vfm_vu_server *srv, struct vu_req *rq)
 {
 	const size_t fixed = sizeof(struct vfm_vu_hdr) + sizeof(struct vfm_vu_mig_data);
@@ -238,7 +262,7 @@ int vu_handle_mig_read(struct vfm_vu_server *srv, struct vu_req *rq)
 	rc = vu_buf_reserve(&srv->tx, &srv->tx_cap, fixed + md.size, vfm_vu_max_msg(srv->max_xfer));
 	if (rc)
 		return rc;
-	n = vfm_device_read(srv->dev, vfm_device_session(srv->dev), srv->tx + fixed, md.size);
+	n = read_stream(srv, srv->tx + fixed, md.size);
 	if (n < 0)
 		return (int)n;
 	out = (struct vfm_vu_mig_data *)(srv->tx + sizeof(struct vfm_vu_hdr));

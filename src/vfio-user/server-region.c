@@ -197,31 +197,63 @@ static bool writable_reg(uint64_t a)
 	       (a >= VFM_VU_REG_IRQ && a < VFM_VU_REG_IRQ + 4);
 }
 
-static int dma_engine_run(struct vfm_vu_server *srv, uint32_t cmd)
+static int dma_engine_run(struct vfm_vu_server *srv, const struct vu_dma_cmd *c)
 {
-	uint64_t addr = get64(srv->regs + VFM_VU_REG_DMA_ADDR);
-	uint64_t len = get64(srv->regs + VFM_VU_REG_DMA_LEN);
 	int rc;
 
-	if (cmd != VFM_VU_DMA_CTRL_READ && cmd != VFM_VU_DMA_CTRL_WRITE)
-		return -EINVAL;
-	if (len == 0 || len > VFM_VU_DMA_ENGINE_MAX)
-		return -EINVAL;
 	if (!srv->dma_buf) {
 		srv->dma_buf = malloc(VFM_VU_DMA_ENGINE_MAX);
 		if (!srv->dma_buf)
 			return -ENOMEM;
 	}
-	if (cmd == VFM_VU_DMA_CTRL_READ) {
-		rc = vfm_vu_server_dma_read(srv, addr, srv->dma_buf, len);
+	if (c->cmd == VFM_VU_DMA_CTRL_READ) {
+		rc = vfm_vu_server_dma_read(srv, c->addr, srv->dma_buf, c->len);
 		if (!rc)
 			put64(srv->regs + VFM_VU_REG_DMA_RESULT,
-			      vfm_testdev_hash(srv->dma_buf, len));
+			      vfm_testdev_hash(srv->dma_buf, c->len));
 		return rc;
 	}
-	for (uint64_t i = 0; i < len; i++)
+	for (uint64_t i = 0; i < c->len; i++)
 		srv->dma_buf[i] = (uint8_t)(i * 7 + 1);
-	return vfm_vu_server_dma_write(srv, addr, srv->dma_buf, len);
+	return vfm_vu_server_dma_write(srv, c->addr, srv->dma_buf, c->len);
+}
+
+/*
+ * A write to DMA_CTRL queues the command; it runs once the write is answered, because
+ * DMA over the socket needs the client's attention and a client waiting for that answer
+ * may not give it (QEMU holds its big lock meanwhile). DMA_STATUS reads EINPROGRESS
+ * until the command is done.
+ */
+static int dma_engine_queue(struct vfm_vu_server *srv, uint32_t cmd)
+{
+	struct vu_dma_cmd *c = &srv->c.dma_cmd;
+	uint64_t len = get64(srv->regs + VFM_VU_REG_DMA_LEN);
+
+	if (c->queued)
+		return -EBUSY;
+	if ((cmd != VFM_VU_DMA_CTRL_READ && cmd != VFM_VU_DMA_CTRL_WRITE) || len == 0 ||
+	    len > VFM_VU_DMA_ENGINE_MAX)
+		return -EINVAL;
+	c->queued = true;
+	c->cmd = cmd;
+	c->addr = get64(srv->regs + VFM_VU_REG_DMA_ADDR);
+	c->len = len;
+	return -EINPROGRESS;
+}
+
+int vu_run_deferred(struct vfm_vu_server *srv)
+{
+	struct vu_dma_cmd c = srv->c.dma_cmd;
+	int rc;
+
+	if (!c.queued)
+		return 0;
+	rc = dma_engine_run(srv, &c);
+	srv->c.dma_cmd.queued = false;
+	if (srv->c.broken)
+		return srv->c.sock.stop && *srv->c.sock.stop ? -ECANCELED : -EPIPE;
+	put32(srv->regs + VFM_VU_REG_DMA_STATUS, (uint32_t)-rc);
+	return 0;
 }
 
 /* Side effects of a register write, after the shadow took the bytes. */
@@ -235,9 +267,9 @@ static int regs_apply(struct vfm_vu_server *srv, uint64_t off, size_t n)
 		vfm_testdev_set_dirty_rate(srv->td, get64(srv->regs + VFM_VU_REG_DIRTY_RATE));
 	}
 	if (overlaps(off, n, VFM_VU_REG_DMA_CTRL, 4)) {
-		rc = dma_engine_run(srv, get32(srv->regs + VFM_VU_REG_DMA_CTRL));
-		if (rc > 0)
-			return rc; /* the connection broke during a DMA message */
+		rc = dma_engine_queue(srv, get32(srv->regs + VFM_VU_REG_DMA_CTRL));
+		if (rc == -EBUSY)
+			return vu_fail(srv, rc, "DMA_CTRL: a DMA command is already queued");
 		put32(srv->regs + VFM_VU_REG_DMA_STATUS, (uint32_t)-rc);
 	}
 	if (overlaps(off, n, VFM_VU_REG_IRQ, 4)) {

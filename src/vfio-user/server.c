@@ -252,18 +252,11 @@ static int dispatch(struct vfm_vu_server *srv, struct vu_req *rq)
 	return handlers[cmd](srv, rq);
 }
 
-/* Receives one message into srv->rx. 0, -ENODATA when the client left, or an error that
- * ends the connection. */
-static int recv_msg(struct vfm_vu_server *srv, struct vu_req *rq)
+/* Receives the body of a message whose header (and descriptors) came already. */
+static int recv_body(struct vfm_vu_server *srv, struct vu_req *rq)
 {
-	struct vu_sock *s = &srv->c.sock;
-	int rc;
+	int rc = vfm_vu_hdr_check(&rq->hdr, (uint32_t)msg_limit(srv), srv->err, sizeof(srv->err));
 
-	vu_fds_init(&rq->fds, srv->max_fds);
-	rc = vu_recv(s, &rq->hdr, sizeof(rq->hdr), &rq->fds);
-	if (rc)
-		return rc;
-	rc = vfm_vu_hdr_check(&rq->hdr, (uint32_t)msg_limit(srv), srv->err, sizeof(srv->err));
 	if (rc) {
 		/* The stream cannot be trusted past a bad size: answer, then hang up. */
 		send_error(srv, &rq->hdr, rc);
@@ -274,13 +267,59 @@ static int recv_msg(struct vfm_vu_server *srv, struct vu_req *rq)
 	if (rc)
 		return vu_fail(srv, rc, "no memory for a %zu-byte message", rq->len);
 	rq->body = srv->rx;
-	rc = vu_recv(s, rq->body, rq->len, &rq->fds);
+	rc = vu_recv(&srv->c.sock, rq->body, rq->len, &rq->fds);
 	if (rc == -ENODATA)
 		rc = -EPIPE;
 	if (rc)
 		return vu_fail(srv, rc, "%s: body cut short (%s)", vfm_vu_cmd_name(rq->hdr.cmd),
 			       strerror(-rc));
 	return 0;
+}
+
+/* Receives one message into srv->rx. 0, -ENODATA when the client left, or an error that
+ * ends the connection. */
+static int recv_msg(struct vfm_vu_server *srv, struct vu_req *rq)
+{
+	int rc;
+
+	vu_fds_init(&rq->fds, srv->max_fds);
+	rc = vu_recv(&srv->c.sock, &rq->hdr, sizeof(rq->hdr), &rq->fds);
+	return rc ? rc : recv_body(srv, rq);
+}
+
+/* Handles a received command and sends its reply: 0, or an error ending the connection. */
+static int handle(struct vfm_vu_server *srv, struct vu_req *rq)
+{
+	int rc;
+
+	srv->stats.messages++;
+	vfm_log(&srv->log, VFM_LOG_TRACE, "vfio-user: <- %s id %u size %u",
+		vfm_vu_cmd_name(rq->hdr.cmd), rq->hdr.msg_id, rq->hdr.msg_size);
+	rc = dispatch(srv, rq);
+	vu_fds_close(&rq->fds);
+	if (srv->c.broken && rc <= 0) {
+		if (rc < 0)
+			send_error(srv, &rq->hdr, rc);
+		return -EPIPE;
+	}
+	if (rc == VU_GONE)
+		return srv->c.sock.stop && *srv->c.sock.stop ? -ECANCELED : -EPIPE;
+	if (rc == VU_CLOSE)
+		return -EPROTO;
+	if (rc < 0)
+		return send_error(srv, &rq->hdr, rc) ? -EPIPE : 0;
+	return 0;
+}
+
+int vu_serve_nested(struct vfm_vu_server *srv, struct vu_req *rq)
+{
+	int rc = recv_body(srv, rq);
+
+	if (rc) {
+		vu_fds_close(&rq->fds);
+		return rc;
+	}
+	return handle(srv, rq);
 }
 
 static int serve_one(struct vfm_vu_server *srv)
@@ -292,23 +331,9 @@ static int serve_one(struct vfm_vu_server *srv)
 		vu_fds_close(&rq.fds);
 		return rc;
 	}
-	srv->stats.messages++;
-	vfm_log(&srv->log, VFM_LOG_TRACE, "vfio-user: <- %s id %u size %u",
-		vfm_vu_cmd_name(rq.hdr.cmd), rq.hdr.msg_id, rq.hdr.msg_size);
-	rc = dispatch(srv, &rq);
-	vu_fds_close(&rq.fds);
-	if (srv->c.broken && rc <= 0) {
-		if (rc < 0)
-			send_error(srv, &rq.hdr, rc);
-		return -EPIPE;
-	}
-	if (rc == VU_GONE)
-		return srv->c.sock.stop && *srv->c.sock.stop ? -ECANCELED : -EPIPE;
-	if (rc == VU_CLOSE)
-		return -EPROTO;
-	if (rc < 0)
-		return send_error(srv, &rq.hdr, rc) ? -EPIPE : 0;
-	return 0;
+	rc = handle(srv, &rq);
+	/* Work a command started but that may wait for the client runs after its reply. */
+	return rc ? rc : vu_run_deferred(srv);
 }
 
 /* ---- connections ---- */

@@ -23,6 +23,13 @@ struct vu_dma {
 	void *map;	/* NULL: reached through DMA_READ / DMA_WRITE messages */
 };
 
+/* A DMA engine command, run after the reply to the write that started it. */
+struct vu_dma_cmd {
+	bool queued;
+	uint32_t cmd; /* VFM_VU_DMA_CTRL_* */
+	uint64_t addr, len;
+};
+
 /* One client connection (at most one at a time). */
 struct vu_conn {
 	bool active;
@@ -37,7 +44,9 @@ struct vu_conn {
 	bool intx_masked, intx_pending;
 	bool logging;
 	uint16_t next_id; /* for our DMA_READ / DMA_WRITE commands */
-	bool broken;	  /* the stream lost sync during a DMA exchange */
+	bool in_dma;	  /* one of them is outstanding: requests are served meanwhile */
+	struct vu_dma_cmd dma_cmd;
+	bool broken; /* the stream lost sync during a DMA exchange */
 };
 
 /* A received command. */
@@ -93,6 +102,12 @@ int vu_reply(struct vfm_vu_server *srv, const struct vu_req *rq, const void *pay
 int vu_reply_tx(struct vfm_vu_server *srv, const struct vu_req *rq, size_t len);
 int vu_fail(struct vfm_vu_server *srv, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * Receives the body of a command whose header (with its descriptors, in rq->fds) was read
+ * while a DMA request of ours is outstanding, handles it and replies. 0, or an error that
+ * ends the connection.
+ */
+int vu_serve_nested(struct vfm_vu_server *srv, struct vu_req *rq);
 
 /* server-mig.c */
 int vu_handle_version(struct vfm_vu_server *srv, struct vu_req *rq);
@@ -112,6 +127,8 @@ int vu_handle_io_fds(struct vfm_vu_server *srv, struct vu_req *rq);
 int vu_handle_region_read(struct vfm_vu_server *srv, struct vu_req *rq);
 int vu_handle_region_write(struct vfm_vu_server *srv, struct vu_req *rq);
 int vu_handle_write_multi(struct vfm_vu_server *srv, struct vu_req *rq);
+/* Runs a queued DMA engine command: 0, or an error that ends the connection. */
+int vu_run_deferred(struct vfm_vu_server *srv);
 
 /* server-irq.c */
 void vu_irq_init(struct vu_conn *c);

@@ -875,57 +875,94 @@ static void test_dma_mapped(void **state)
 	close(fd);
 }
 
-/* Serves the server's DMA_READ / DMA_WRITE against mem until the reply to our command. */
-static void serve_dma_until_reply(struct vu_harness *h, uint8_t *mem, uint64_t base, int *requests)
+/* Answers one DMA_READ / DMA_WRITE of the server against mem. */
+static void answer_dma(struct vu_harness *h, const struct vfm_vu_hdr *hdr, const uint8_t *body,
+		       size_t n, uint8_t *mem, uint64_t base)
 {
-	static uint8_t body[(1 << 20) + 64];
+	struct vfm_vu_dma_access a;
 
-	for (;;) {
-		struct vfm_vu_hdr hdr;
-		struct vfm_vu_dma_access a;
-		size_t n;
+	memcpy(&a, body, sizeof(a));
+	assert_true(a.addr >= base && a.addr + a.count <= base + (1 << 20));
+	if (hdr->cmd == VFM_VU_DMA_WRITE) {
+		struct vfm_vu_dma_write_reply r = {a.addr, (uint32_t)a.count};
+		struct vfm_vu_hdr rh = {hdr->msg_id, hdr->cmd, 16 + sizeof(r), 1, 0};
 
-		assert_int_equal(vh_recv(h, &hdr, body, sizeof(body), &n), 0);
-		if ((hdr.flags & VFM_VU_F_TYPE_MASK) == VFM_VU_F_TYPE_REPLY) {
-			assert_int_equal(hdr.flags & VFM_VU_F_ERROR, 0);
-			return;
-		}
-		(*requests)++;
-		memcpy(&a, body, sizeof(a));
-		assert_true(a.addr >= base && a.addr + a.count <= base + (1 << 20));
-		if (hdr.cmd == VFM_VU_DMA_WRITE) {
-			struct vfm_vu_dma_write_reply r = {a.addr, (uint32_t)a.count};
-			struct vfm_vu_hdr rh = {hdr.msg_id, hdr.cmd, 16 + sizeof(r), 1, 0};
+		assert_int_equal(n, sizeof(a) + a.count);
+		memcpy(mem + (a.addr - base), body + sizeof(a), a.count);
+		assert_int_equal(write(h->cfd, &rh, 16), 16);
+		assert_int_equal(write(h->cfd, &r, sizeof(r)), (ssize_t)sizeof(r));
+	} else {
+		struct vfm_vu_hdr rh = {hdr->msg_id, hdr->cmd, (uint32_t)(16 + sizeof(a) + a.count),
+					1, 0};
 
-			assert_int_equal(n, sizeof(a) + a.count);
-			memcpy(mem + (a.addr - base), body + sizeof(a), a.count);
-			assert_int_equal(write(h->cfd, &rh, 16), 16);
-			assert_int_equal(write(h->cfd, &r, sizeof(r)), (ssize_t)sizeof(r));
-		} else {
-			struct vfm_vu_hdr rh = {hdr.msg_id, hdr.cmd,
-						(uint32_t)(16 + sizeof(a) + a.count), 1, 0};
-
-			assert_int_equal(hdr.cmd, VFM_VU_DMA_READ);
-			assert_int_equal(write(h->cfd, &rh, 16), 16);
-			assert_int_equal(write(h->cfd, &a, sizeof(a)), (ssize_t)sizeof(a));
-			assert_int_equal(write(h->cfd, mem + (a.addr - base), a.count),
-					 (ssize_t)a.count);
-		}
+		assert_int_equal(hdr->cmd, VFM_VU_DMA_READ);
+		assert_int_equal(write(h->cfd, &rh, 16), 16);
+		assert_int_equal(write(h->cfd, &a, sizeof(a)), (ssize_t)sizeof(a));
+		assert_int_equal(write(h->cfd, mem + (a.addr - base), a.count), (ssize_t)a.count);
 	}
 }
 
-static void dma_cmd_over_socket(struct vu_harness *h, uint64_t addr, uint64_t len, uint32_t cmd,
-				uint8_t *mem, int *requests)
+static uint32_t status_of(const struct vfm_vu_hdr *hdr, const uint8_t *body, size_t n)
 {
-	struct vfm_vu_region_access *ra;
-	uint8_t msg[sizeof(*ra) + 4];
+	uint32_t v;
 
-	dma_regs(h, addr, len, 0); /* program address and length (cmd 0 is refused) */
-	ra = (struct vfm_vu_region_access *)msg;
-	*ra = (struct vfm_vu_region_access){VFM_VU_REG_DMA_CTRL, VFM_VU_PCI_BAR0, 4};
-	memcpy(ra->data, &cmd, 4);
-	assert_int_equal(vh_send(h, VFM_VU_REGION_WRITE, msg, sizeof(msg)), 0);
-	serve_dma_until_reply(h, mem, 0x200000, requests);
+	assert_int_equal(hdr->flags & (VFM_VU_F_TYPE_MASK | VFM_VU_F_ERROR), VFM_VU_F_TYPE_REPLY);
+	assert_int_equal(n, sizeof(struct vfm_vu_region_access) + 4);
+	memcpy(&v, body + sizeof(struct vfm_vu_region_access), 4);
+	return v;
+}
+
+/*
+ * Polls DMA_STATUS while serving the server's DMA requests, as a VMM's vCPU would. The
+ * first poll reaches the server while it waits for our answer to its first request: it
+ * must be served there, and read EINPROGRESS; so must any other register meanwhile.
+ */
+static uint32_t dma_status_serving(struct vu_harness *h, uint8_t *mem, uint64_t base, int *requests)
+{
+	static uint8_t body[(1 << 20) + 64];
+	struct vfm_vu_region_access ra = {VFM_VU_REG_DMA_STATUS, VFM_VU_PCI_BAR0, 4};
+	struct vfm_vu_hdr hdr, first;
+	uint32_t v;
+	size_t n;
+
+	assert_int_equal(vh_send(h, VFM_VU_REGION_READ, &ra, sizeof(ra)), 0);
+	assert_int_equal(vh_recv(h, &first, body, sizeof(body), &n), 0);
+	assert_int_equal(first.flags & VFM_VU_F_TYPE_MASK, VFM_VU_F_TYPE_COMMAND);
+	{
+		uint8_t *cmd = malloc(n);
+
+		memcpy(cmd, body, n);
+		size_t m;
+
+		assert_int_equal(vh_recv(h, &hdr, body, sizeof(body), &m), 0);
+		assert_int_equal(status_of(&hdr, body, m), EINPROGRESS);
+		assert_int_equal(vh_region_read(h, VFM_VU_PCI_BAR0, VFM_VU_REG_MAGIC, &v, 4), 0);
+		assert_int_equal(v, VFM_VU_MAGIC);
+		(*requests)++;
+		answer_dma(h, &first, cmd, n, mem, base);
+		free(cmd);
+	}
+	assert_int_equal(vh_send(h, VFM_VU_REGION_READ, &ra, sizeof(ra)), 0);
+	for (;;) {
+		assert_int_equal(vh_recv(h, &hdr, body, sizeof(body), &n), 0);
+		if ((hdr.flags & VFM_VU_F_TYPE_MASK) == VFM_VU_F_TYPE_COMMAND) {
+			(*requests)++;
+			answer_dma(h, &hdr, body, n, mem, base);
+			continue;
+		}
+		v = status_of(&hdr, body, n);
+		if (v != EINPROGRESS)
+			return v;
+		assert_int_equal(vh_send(h, VFM_VU_REGION_READ, &ra, sizeof(ra)), 0);
+	}
+}
+
+static uint32_t dma_cmd_over_socket(struct vu_harness *h, uint64_t addr, uint64_t len, uint32_t cmd,
+				    uint8_t *mem, int *requests)
+{
+	/* The write is answered first; the DMA follows. */
+	dma_regs(h, addr, len, cmd);
+	return dma_status_serving(h, mem, 0x200000, requests);
 }
 
 static void test_dma_over_socket(void **state)
@@ -937,8 +974,9 @@ static void test_dma_over_socket(void **state)
 	int requests = 0;
 
 	assert_int_equal(vh_call(h, VFM_VU_DMA_MAP, &m, sizeof(m), rep, sizeof(rep), NULL), 0);
-	dma_cmd_over_socket(h, 0x200000 + 100, 1 << 19, VFM_VU_DMA_CTRL_WRITE, mem, &requests);
-	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, 0);
+	assert_int_equal(dma_cmd_over_socket(h, 0x200000 + 100, 1 << 19, VFM_VU_DMA_CTRL_WRITE, mem,
+					     &requests),
+			 0);
 	assert_true(requests >= 1);
 	for (int i = 0; i < (1 << 19); i++)
 		expect[i] = (uint8_t)(i * 7 + 1);
@@ -946,11 +984,144 @@ static void test_dma_over_socket(void **state)
 	for (int i = 0; i < (1 << 20); i++)
 		mem[i] = (uint8_t)(i ^ (i >> 9));
 	requests = 0;
-	dma_cmd_over_socket(h, 0x200000, 1 << 20, VFM_VU_DMA_CTRL_READ, mem, &requests);
-	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, 0);
+	assert_int_equal(
+		dma_cmd_over_socket(h, 0x200000, 1 << 20, VFM_VU_DMA_CTRL_READ, mem, &requests), 0);
 	assert_true(bar_u64(h, VFM_VU_REG_DMA_RESULT) == vfm_testdev_hash(mem, 1 << 20));
 	free(mem);
 	free(expect);
+}
+
+/* Maps a memfd of size bytes at addr; returns the fd and its mapping in *mem. */
+static int map_memfd(struct vu_harness *h, uint64_t addr, size_t size, uint8_t **mem)
+{
+	int fd = memfd_create("vu-dma", MFD_CLOEXEC);
+	struct vfm_vu_dma_map m = {32, VFM_VU_DMA_F_READ | VFM_VU_DMA_F_WRITE, 0, addr, size};
+	struct vfm_vu_hdr hdr;
+	uint8_t rep[64];
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	*mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(*mem != MAP_FAILED);
+	assert_int_equal(vh_send_fds(h, VFM_VU_DMA_MAP, 0, &m, sizeof(m), &fd, 1), 0);
+	assert_int_equal(vh_recv(h, &hdr, rep, sizeof(rep), NULL), 0);
+	assert_int_equal(hdr.flags & VFM_VU_F_ERROR, 0);
+	return fd;
+}
+
+/* VFIO_DMA_UNMAP_FLAG_ALL, as libvfio-user's and QEMU's clients send it. */
+static void test_dma_unmap_all(void **state)
+{
+	struct vu_harness *h = *state;
+	struct vfm_vu_dma_map sock_map = {32, VFM_VU_DMA_F_READ, 0, 0x400000, 4096};
+	struct vfm_vu_dma_unmap u = {24, VFM_VU_DMA_UNMAP_ALL, 0x100000, 0};
+	uint8_t rep[64], *m1, *m2;
+	int fd1 = map_memfd(h, 0x100000, 8192, &m1), fd2 = map_memfd(h, 0x200000, 4096, &m2);
+
+	assert_int_equal(
+		vh_call(h, VFM_VU_DMA_MAP, &sock_map, sizeof(sock_map), rep, sizeof(rep), NULL), 0);
+	/* With ALL, address and size must be 0; other flags are refused. */
+	assert_int_equal(vh_call(h, VFM_VU_DMA_UNMAP, &u, sizeof(u), rep, sizeof(rep), NULL),
+			 -EINVAL);
+	u = (struct vfm_vu_dma_unmap){24, 1, 0x100000, 8192}; /* GET_DIRTY_BITMAP */
+	assert_int_equal(vh_call(h, VFM_VU_DMA_UNMAP, &u, sizeof(u), rep, sizeof(rep), NULL),
+			 -EINVAL);
+	u = (struct vfm_vu_dma_unmap){24, VFM_VU_DMA_UNMAP_ALL, 0, 0};
+	assert_int_equal(vh_call(h, VFM_VU_DMA_UNMAP, &u, sizeof(u), rep, sizeof(rep), NULL), 0);
+	assert_memory_equal(rep, &u, sizeof(u));
+	/* Nothing is left: the engine finds no mapping, the same ranges map again. */
+	dma_regs(h, 0x100000, 64, VFM_VU_DMA_CTRL_WRITE);
+	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, ENOENT);
+	assert_int_equal(
+		vh_call(h, VFM_VU_DMA_MAP, &sock_map, sizeof(sock_map), rep, sizeof(rep), NULL), 0);
+	assert_int_equal(vh_call(h, VFM_VU_DMA_UNMAP, &u, sizeof(u), rep, sizeof(rep), NULL), 0);
+	munmap(m1, 8192);
+	munmap(m2, 4096);
+	close(fd1);
+	close(fd2);
+}
+
+/* What the DMA engine writes into shared memory shows in the DMA logging report. */
+static void test_dma_engine_logged(void **state)
+{
+	struct vu_harness *h = *state;
+	const size_t size = 64 << 10;
+	struct {
+		struct vfm_vu_dma_logging_control c;
+		struct vfm_device_feature_dma_logging_range r;
+	} st = {{4096, 1, 0}, {0x100000, size}};
+	struct vfm_vu_dma_logging_report rq = {0x100000, size, 4096};
+	uint8_t rep[128], *mem;
+	uint64_t bitmap;
+	size_t rl;
+	int fd = map_memfd(h, 0x100000, size, &mem);
+
+	assert_int_equal(vh_feature(h,
+				    VFM_DEVICE_FEATURE_SET | VFM_DEVICE_FEATURE_DMA_LOGGING_START,
+				    8 + sizeof(st), &st, sizeof(st), rep, sizeof(rep), NULL),
+			 0);
+	/* Pages 2 and 3 (5000 bytes from 8192); a read dirties nothing. */
+	dma_regs(h, 0x100000 + 8192, 5000, VFM_VU_DMA_CTRL_WRITE);
+	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, 0);
+	dma_regs(h, 0x100000 + 40960, 4096, VFM_VU_DMA_CTRL_READ);
+	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, 0);
+	assert_int_equal(vh_feature(h,
+				    VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+				    8 + sizeof(rq) + 8, &rq, sizeof(rq), rep, sizeof(rep), &rl),
+			 0);
+	assert_int_equal(rl, 8 + sizeof(rq) + 8);
+	memcpy(&bitmap, rep + 8 + sizeof(rq), 8);
+	assert_int_equal(bitmap, 0xc);
+	munmap(mem, size);
+	close(fd);
+}
+
+/*
+ * The temporary end of PRE_COPY data is a reply shorter than asked, as the spec says,
+ * also from a device whose own read fails with ENOMSG there; a read in between is filled
+ * to the size asked.
+ */
+static void test_precopy_temporary_end(void **state)
+{
+	struct vu_harness *h = *state;
+	struct vfm_vu_mig_data md = {8 + 4096, 4096};
+	uint8_t *rep = malloc(16 + 8 + 4096);
+	size_t rl, total = 0;
+	bool ended = false;
+
+	assert_int_equal(vh_set_state(h, VFM_STATE_PRE_COPY), 0);
+	for (int i = 0; i < 10000 && !ended; i++) {
+		struct vfm_vu_mig_data r;
+
+		assert_int_equal(
+			vh_call(h, VFM_VU_MIG_DATA_READ, &md, sizeof(md), rep, 16 + 8 + 4096, &rl),
+			0);
+		memcpy(&r, rep, sizeof(r));
+		assert_int_equal(rl, 8 + r.size);
+		assert_int_equal(r.argsz, 8 + r.size);
+		ended = r.size < md.size;
+		total += r.size;
+	}
+	assert_true(ended);
+	assert_true(total > (64 << 10)); /* the whole first pass came before the end */
+	/* Again at the end: an empty reply, not an error. */
+	assert_int_equal(vh_call(h, VFM_VU_MIG_DATA_READ, &md, sizeof(md), rep, 16 + 8 + 4096, &rl),
+			 0);
+	assert_int_equal(rl, 8);
+	assert_int_equal(vh_set_state(h, VFM_STATE_RUNNING), 0);
+	free(rep);
+}
+
+static int setup_enomsg(void **state)
+{
+	struct vu_harness *h = calloc(1, sizeof(*h));
+
+	if (!h || vh_start(h, "testdev,size=64K,seed=5,enomsg=on"))
+		return -1;
+	if (vh_version(h, EXT_JSON))
+		return -1;
+	*state = h;
+	return 0;
 }
 
 static int count_fds(void)
@@ -1030,6 +1201,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_version_and_info, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_unmap_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_engine_logged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_precopy_temporary_end, setup_enomsg, teardown),
+		cmocka_unit_test_setup_teardown(test_precopy_temporary_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_reply_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_before_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar0, setup, teardown),

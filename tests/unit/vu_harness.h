@@ -89,6 +89,8 @@ static inline int vh_start_opts(struct vu_harness *h, const char *spec,
 	if (opts_in)
 		opts = *opts_in;
 	opts.testdev = h->td;
+	if (!opts.dma)
+		opts.dma = vfm_testdev_dma(h->td); /* as vfio-mig serve does */
 	rc = vfm_vu_server_create(h->dev, &opts, &h->srv, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "server: %s\n", err);
