@@ -4,8 +4,10 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 STATIC_BUILD ?= build-static
 MESON_OPTS ?=
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all deps build demo test test-unit test-kernel bench fuzz format clean
+.PHONY: all deps build install demo test test-unit test-kernel bench fuzz format clean
 
 all: build
 
@@ -14,10 +16,17 @@ deps:
 
 $(BUILD)/build.ninja:
 	scripts/deps.sh build
-	meson setup $(BUILD) --buildtype=release -Dtests=false $(MESON_OPTS)
+	meson setup $(BUILD) --buildtype=release -Dtests=false --prefix=$(PREFIX) $(MESON_OPTS)
 
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+
+# The library (shared and static), vfio-mig.pc, the headers, the tool, the man pages and
+# the completion, under PREFIX (default /usr/local), staged below DESTDIR if given.
+install: $(BUILD)/build.ninja
+	meson configure $(BUILD) --prefix=$(PREFIX)
+	ninja -C $(BUILD)
+	DESTDIR="$(if $(DESTDIR),$(abspath $(DESTDIR)))" meson install -C $(BUILD) --no-rebuild
 
 demo: build
 	$(BUILD)/tools/vfio-mig/vfio-mig demo
