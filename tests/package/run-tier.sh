@@ -24,6 +24,7 @@ ok() { N=$((N + 1)); echo "ok $N - $1"; }
 not_ok() { N=$((N + 1)); FAILED=1; echo "not ok $N - $1"; }
 skip() { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
 # check NAME CMD...: one TAP line for a command; its output is shown only when it fails.
+# (No "cmd | grep -q" below: grep leaving early fails the pipeline under pipefail.)
 check() {
 	local name=$1 out
 	shift
@@ -143,7 +144,7 @@ cp -r examples "$T/examples"
 check "examples build through pkg-config, out of the tree" make -C "$T/examples"
 export LD_LIBRARY_PATH=$ROOT/usr/$LIBDIR
 uses_installed() { # the binary loads the installed library, not some other copy
-	ldd "$1" | grep -q "libvfio-mig.so.$SOVERSION => $ROOT/usr/$LIBDIR/" ||
+	grep -q "libvfio-mig.so.$SOVERSION => $ROOT/usr/$LIBDIR/" <<<"$(ldd "$1")" ||
 		{ ldd "$1"; return 1; }
 }
 
@@ -203,7 +204,7 @@ man_example() {
 	sed -n '/^\.EX/,/^\.EE/p' doc/vfio-mig.3 | sed -e '1d;$d' -e 's/\\e/\\/g' >"$T/man.c"
 	# shellcheck disable=SC2046
 	cc -std=gnu11 -Wall -Wextra -Werror -o "$T/man" "$T/man.c" $(pkg-config --cflags --libs vfio-mig) &&
-		"$T/man" | grep -q 'bytes, downtime'
+		grep -q 'bytes, downtime' <<<"$("$T/man")"
 }
 check "vfio-mig(3) example builds and migrates" man_example
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR LD_LIBRARY_PATH
@@ -257,10 +258,10 @@ deb_contents() {
 			"/usr/lib/$ma/pkgconfig/vfio-mig.pc" /usr/include/vfio-mig/engine.h \
 			/usr/share/man/man3/vfio-mig.3.gz \
 			/usr/share/doc/libvfio-mig-dev/examples/migrate-two.c || return 1
-	! dpkg-deb -c "$lib" | grep -q '/include/\|\.pc$\|libvfio-mig\.so$' ||
+	! grep -q '/include/\|\.pc$\|libvfio-mig\.so$' <<<"$(dpkg-deb -c "$lib")" ||
 		{ echo "development files in the runtime package"; return 1; }
-	dpkg-deb -f "$lib" Depends | grep -q 'libjson-c' || { echo "libvfio-mig$SOVERSION: no json-c dependency"; return 1; }
-	dpkg-deb -f "$dev" Depends | grep -q "libvfio-mig$SOVERSION (= $VERSION)" ||
+	grep -q 'libjson-c' <<<"$(dpkg-deb -f "$lib" Depends)" || { echo "libvfio-mig$SOVERSION: no json-c dependency"; return 1; }
+	grep -q "libvfio-mig$SOVERSION (= $VERSION)" <<<"$(dpkg-deb -f "$dev" Depends)" ||
 		{ echo "libvfio-mig-dev does not depend on libvfio-mig$SOVERSION (= $VERSION)"; return 1; }
 	[ "$(dpkg-deb -f "$lib" Multi-Arch)" = same ] || { echo "libvfio-mig$SOVERSION is not Multi-Arch: same"; return 1; }
 }
@@ -276,11 +277,11 @@ deb_unpacked() {
 	done
 	export PKG_CONFIG_SYSROOT_DIR=$r PKG_CONFIG_LIBDIR=$r/usr/lib/$ma/pkgconfig:/usr/lib/$ma/pkgconfig:/usr/share/pkgconfig
 	[ "$(pkg-config --modversion vfio-mig)" = "$VERSION" ] || { echo "pkg-config --modversion"; return 1; }
-	pkg-config --libs vfio-mig | grep -q -- "-L$r/usr/lib/$ma -lvfio-mig" || { pkg-config --libs vfio-mig; return 1; }
+	grep -q -- "-L$r/usr/lib/$ma -lvfio-mig" <<<"$(pkg-config --libs vfio-mig)" || { pkg-config --libs vfio-mig; return 1; }
 	mkdir -p "$T/debex" && cp "$r/usr/share/doc/libvfio-mig-dev/examples/"* "$T/debex/" &&
 		make -C "$T/debex" migrate-two || return 1
 	out=$(LD_LIBRARY_PATH=$r/usr/lib/$ma "$T/debex/migrate-two") || { echo "$out"; return 1; }
-	LD_LIBRARY_PATH=$r/usr/lib/$ma ldd "$T/debex/migrate-two" | grep -q "=> $r/usr/lib/$ma/libvfio-mig.so.$SOVERSION" &&
+	grep -q "=> $r/usr/lib/$ma/libvfio-mig.so.$SOVERSION" <<<"$(LD_LIBRARY_PATH=$r/usr/lib/$ma ldd "$T/debex/migrate-two")" &&
 		[ "$(grep -c 'matches' <<<"$out")" -eq 2 ] && "$r/usr/bin/vfio-mig" --version
 }
 check "unpacked packages: pkg-config, the packaged example built and run" deb_unpacked
