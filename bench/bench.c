@@ -23,6 +23,7 @@
 #include "util.h"
 #include "vfio-mig/engine.h"
 #include "vfio-mig/handle.h"
+#include "vfio-mig/testdev.h"
 
 double bench_memcpy_gbps(void)
 {
@@ -138,6 +139,15 @@ static double unix_socket_gbps(void)
 
 /* ---- cases, each run in a child ------------------------------------------------------ */
 
+void bench_resident(struct vfm_testdev *td)
+{
+	uint64_t size = td ? vfm_testdev_config(td)->size : 0;
+	uint8_t byte;
+
+	for (uint64_t off = 0; off < size; off += VFM_TESTDEV_CHUNK)
+		(void)vfm_testdev_peek(td, off, &byte, 1);
+}
+
 static int open_pair(uint64_t size, struct vfm_handle **a, struct vfm_handle **b)
 {
 	char spec[128], err[VFM_ERR_LEN];
@@ -148,6 +158,8 @@ static int open_pair(uint64_t size, struct vfm_handle **a, struct vfm_handle **b
 	snprintf(spec, sizeof(spec), "local:testdev,size=%llu,seed=2", (unsigned long long)size);
 	if (vfm_handle_open(spec, NULL, b, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
+	bench_resident(vfm_local_testdev(*a));
+	bench_resident(vfm_local_testdev(*b));
 	return 0;
 }
 

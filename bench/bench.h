@@ -26,6 +26,11 @@ const struct bench_case *bench_extra(size_t i);
 
 double bench_memcpy_gbps(void);
 
+struct vfm_testdev;
+/* The sample device makes its content on first use, a real device's state is resident:
+ * one byte read in every chunk makes it so, before a case begins. */
+void bench_resident(struct vfm_testdev *td);
+
 /* A case's result from the engine's statistics. */
 static inline void bench_from_stats(struct bench_result *res, double seconds, uint64_t bytes,
 				    double downtime_s)

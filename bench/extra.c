@@ -32,6 +32,7 @@ static int open_local(uint64_t size, uint64_t seed, const char *extra, struct vf
 		 (unsigned long long)size, (unsigned long long)seed, extra);
 	if (vfm_handle_open(spec, NULL, h, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
+	bench_resident(vfm_local_testdev(*h));
 	return 0;
 }
 
@@ -190,6 +191,7 @@ static pid_t serve(const char *path, uint64_t size, uint64_t seed)
 		cfg.seed = seed;
 		if (vfm_testdev_create(&cfg, path, NULL, &td, err, sizeof(err)))
 			_exit(1);
+		bench_resident(td);
 		o.testdev = td;
 		if (vfm_vu_server_create(vfm_testdev_device(td), &o, &srv, err, sizeof(err)) ||
 		    vfm_vu_server_listen(srv, path))

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "memory.h"
 #include "util.h"
 #include "vfio-mig/fsm.h"
 #include "vfio-mig/testdev.h"
@@ -63,7 +64,9 @@ struct vfm_testdev {
 	struct vfm_logger log;
 	char name[64];
 	pthread_mutex_t lock;
-	uint8_t *mem;
+	uint8_t *mem;	   /* the chunks that are present; the others read as the seed's */
+	uint64_t *present; /* one bit per chunk: its content is in mem */
+	uint8_t *scratch;  /* a chunk made from the seed, to hash */
 	uint64_t nchunks;
 	uint64_t *dirty; /* one bit per chunk */
 	uint64_t ndirty;
@@ -130,18 +133,26 @@ uint64_t vfm_testdev_hash(const void *buf, size_t len)
 	return out;
 }
 
-static void fill_from_seed(uint8_t *mem, uint64_t size, uint64_t seed)
+/*
+ * The power-on content, bytes [off, off + len) of the state (off a multiple of 8): word i
+ * is splitmix64(base + i), and the bytes after the last whole word are byte-wise.
+ */
+static void seed_bytes(const struct vfm_testdev *td, uint64_t off, uint64_t len, uint8_t *dst)
 {
-	uint64_t base = seed * 0x9e3779b97f4a7c15ull;
-	uint64_t words = size / 8;
+	uint64_t base = td->cfg.seed * 0x9e3779b97f4a7c15ull;
+	uint64_t words = td->cfg.size / 8;
 
-	for (uint64_t i = 0; i < words; i++) {
-		uint64_t v = splitmix64(base + i);
+	for (uint64_t i = off; i < off + len;) {
+		if (i / 8 < words) {
+			uint64_t v = splitmix64(base + i / 8);
 
-		memcpy(mem + 8 * i, &v, 8);
+			memcpy(dst + (i - off), &v, 8);
+			i += 8;
+		} else {
+			dst[i - off] = (uint8_t)splitmix64(base + i);
+			i++;
+		}
 	}
-	for (uint64_t i = words * 8; i < size; i++)
-		mem[i] = (uint8_t)splitmix64(base + i);
 }
 
 static uint64_t chunk_len(const struct vfm_testdev *td, uint64_t chunk)
@@ -165,11 +176,6 @@ static uint64_t fold_sums(uint64_t size, const uint64_t *sums, uint64_t n)
 	return acc;
 }
 
-static uint64_t hash_chunk(const struct vfm_testdev *td, uint64_t chunk)
-{
-	return vfm_testdev_hash(td->mem + chunk * VFM_TESTDEV_CHUNK, (size_t)chunk_len(td, chunk));
-}
-
 static bool bit_test(const uint64_t *map, uint64_t i)
 {
 	return map[i / 64] >> (i % 64) & 1;
@@ -188,6 +194,49 @@ static void bit_clear(uint64_t *map, uint64_t i)
 static size_t map_words(const struct vfm_testdev *td)
 {
 	return (size_t)(td->nchunks / 64 + 1);
+}
+
+/*
+ * The content is made lazily: a chunk nobody wrote reads as the seed's, made on the fly,
+ * and only a chunk that is written (by the workload or a load) takes memory. So a device
+ * of any size costs nothing until it is used, and a reset frees it all.
+ */
+static void read_chunk(const struct vfm_testdev *td, uint64_t chunk, uint8_t *dst)
+{
+	uint64_t off = chunk * VFM_TESTDEV_CHUNK;
+
+	if (bit_test(td->present, chunk))
+		memcpy(dst, td->mem + off, (size_t)chunk_len(td, chunk));
+	else
+		seed_bytes(td, off, chunk_len(td, chunk), dst);
+}
+
+/* Makes a chunk present with its current content, before a partial write into it. */
+static void materialize(struct vfm_testdev *td, uint64_t chunk)
+{
+	if (bit_test(td->present, chunk))
+		return;
+	seed_bytes(td, chunk * VFM_TESTDEV_CHUNK, chunk_len(td, chunk),
+		   td->mem + chunk * VFM_TESTDEV_CHUNK);
+	bit_set(td->present, chunk);
+}
+
+static uint64_t hash_chunk(const struct vfm_testdev *td, uint64_t chunk)
+{
+	size_t len = (size_t)chunk_len(td, chunk);
+
+	if (bit_test(td->present, chunk))
+		return vfm_testdev_hash(td->mem + chunk * VFM_TESTDEV_CHUNK, len);
+	seed_bytes(td, chunk * VFM_TESTDEV_CHUNK, len, td->scratch);
+	return vfm_testdev_hash(td->scratch, len);
+}
+
+/* Back to the power-on content: every chunk the seed's again, their memory freed. */
+static void forget_content(struct vfm_testdev *td)
+{
+	memset(td->present, 0, map_words(td) * 8);
+	if (td->mem)
+		(void)madvise(td->mem, (size_t)td->cfg.size, MADV_DONTNEED);
 }
 
 /* ---- the stream, saving side --------------------------------------------------------- */
@@ -311,14 +360,14 @@ static size_t save_piece(struct vfm_testdev *td, uint8_t *out, size_t room)
 
 		if (room >= VFM_TESTDEV_REC_SIZE + len) {
 			memcpy(out, sv->rec, VFM_TESTDEV_REC_SIZE);
-			memcpy(out + VFM_TESTDEV_REC_SIZE, td->mem + sv->pay_off, len);
+			read_chunk(td, sv->chunk, out + VFM_TESTDEV_REC_SIZE);
 			td->sums[sv->chunk] = vfm_testdev_hash(out + VFM_TESTDEV_REC_SIZE, len);
 			sv->rec_off = sv->rec_len;
 			sv->pay_left = 0;
 			n = VFM_TESTDEV_REC_SIZE + len;
 			goto done;
 		}
-		memcpy(td->stage, td->mem + sv->pay_off, len);
+		read_chunk(td, sv->chunk, td->stage);
 		td->sums[sv->chunk] = vfm_testdev_hash(td->stage, len);
 		sv->staged = true;
 		sv->pay_off = 0;
@@ -463,6 +512,8 @@ static int load_record(struct vfm_testdev *td)
 			bit_set(td->covered, chunk);
 			ld->covered++;
 		}
+		/* The record brings every byte of the chunk: its old content does not matter. */
+		bit_set(td->present, chunk);
 		ld->chunk = chunk;
 		ld->pay_off = arg;
 		ld->pay_left = len;
@@ -618,6 +669,8 @@ static int td_reset(void *opaque)
 	pthread_mutex_lock(&td->lock);
 	save_end(td);
 	td->ld.active = false;
+	forget_content(td);
+	td->rng = splitmix64(td->cfg.seed ^ 0x5eed);
 	td->state = VFM_STATE_RUNNING;
 	atomic_store(&td->running, true);
 	log_line(td, "RESET");
@@ -676,6 +729,11 @@ static void workload_write(struct vfm_testdev *td, uint64_t bytes)
 
 		td->rng = splitmix64(td->rng);
 		off = (td->rng % slots) * piece;
+		chunk = off / VFM_TESTDEV_CHUNK;
+		if (piece & 7)
+			materialize(td, chunk); /* the last bytes are changed, not replaced */
+		else
+			bit_set(td->present, chunk); /* every byte of the chunk is replaced */
 		for (uint64_t i = 0; i + 8 <= piece; i += 8) {
 			uint64_t v = splitmix64(td->rng + i);
 
@@ -683,7 +741,6 @@ static void workload_write(struct vfm_testdev *td, uint64_t bytes)
 		}
 		for (uint64_t i = piece & ~7ull; i < piece; i++)
 			td->mem[off + i] ^= (uint8_t)(td->rng >> 8);
-		chunk = off / VFM_TESTDEV_CHUNK;
 		if (td->sv.tracking && chunk < td->sv.next_chunk && !bit_test(td->dirty, chunk)) {
 			bit_set(td->dirty, chunk);
 			td->ndirty++;
@@ -932,9 +989,11 @@ static int alloc_memory(struct vfm_testdev *td)
 
 	td->dirty = calloc(words, 8);
 	td->covered = calloc(words, 8);
+	td->present = calloc(words, 8);
 	td->sums = calloc((size_t)td->nchunks + 1, 8);
 	td->stage = malloc(VFM_TESTDEV_CHUNK);
-	if (!td->dirty || !td->covered || !td->sums || !td->stage)
+	td->scratch = malloc(VFM_TESTDEV_CHUNK);
+	if (!td->dirty || !td->covered || !td->present || !td->sums || !td->stage || !td->scratch)
 		return -ENOMEM;
 	if (td->cfg.size == 0)
 		return 0;
@@ -953,10 +1012,15 @@ int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 {
 	struct vfm_device_config dcfg = {0};
 	struct vfm_testdev *td;
+	char why[256];
 	int rc;
 
 	if (cfg->size > VFM_TESTDEV_MAX_SIZE)
 		return vfm_errf(err, errlen, -EINVAL, "testdev: size above the 64 GiB limit");
+	/* Refused before anything is touched: a load or the workload would need it all. */
+	if (vfm_mem_fit(cfg->size, why, sizeof(why)))
+		return vfm_errf(err, errlen, -ENOMEM, "testdev: %llu bytes of state do not fit: %s",
+				(unsigned long long)cfg->size, why);
 	td = calloc(1, sizeof(*td));
 	if (!td)
 		return vfm_errf(err, errlen, -ENOMEM, "testdev: out of memory");
@@ -987,7 +1051,6 @@ int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 		return vfm_errf(err, errlen, rc, "testdev: cannot allocate %llu bytes of state",
 				(unsigned long long)cfg->size);
 	}
-	fill_from_seed(td->mem, cfg->size, cfg->seed);
 	dcfg.name = td->name;
 	dcfg.flags = VFM_MIGRATION_STOP_COPY | (cfg->p2p ? VFM_MIGRATION_P2P : 0) |
 		     (cfg->precopy ? VFM_MIGRATION_PRE_COPY : 0);
@@ -1022,8 +1085,10 @@ void vfm_testdev_destroy(struct vfm_testdev *td)
 		munmap(td->mem, (size_t)td->cfg.size);
 	free(td->dirty);
 	free(td->covered);
+	free(td->present);
 	free(td->sums);
 	free(td->stage);
+	free(td->scratch);
 	pthread_mutex_destroy(&td->lock);
 	free(td);
 }
@@ -1077,6 +1142,8 @@ int vfm_testdev_peek(struct vfm_testdev *td, uint64_t off, void *buf, size_t len
 	if (!len)
 		return 0;
 	pthread_mutex_lock(&td->lock);
+	for (uint64_t c = off / VFM_TESTDEV_CHUNK; c <= (off + len - 1) / VFM_TESTDEV_CHUNK; c++)
+		materialize(td, c);
 	memcpy(buf, td->mem + off, len);
 	pthread_mutex_unlock(&td->lock);
 	return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "memory.h"
 #include "util.h"
 #include "vfio-mig/device.h"
 #include "vfio-mig/handle.h"
@@ -267,10 +268,15 @@ int vfm_local_wrap(struct vfm_device *dev, const char *name, const struct vfm_op
 /* In-process "client memory" for the device's DMA, at IOVA 0. */
 static int map_dma(struct local_handle *lh, uint64_t size, char *err, size_t errlen)
 {
-	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char why[256];
+	void *p;
 	int rc;
 
+	if (vfm_mem_fit(size, why, sizeof(why)))
+		return vfm_errf(err, errlen, -ENOMEM, "local: %llu bytes for DMA do not fit: %s",
+				(unsigned long long)size, why);
+	p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return vfm_errf(err, errlen, -ENOMEM, "local: cannot map %llu bytes for DMA",
 				(unsigned long long)size);

@@ -937,6 +937,68 @@ static void test_migrated_local_source(void **state)
 	vfm_testdev_destroy(b);
 }
 
+/*
+ * A reset is a power-on: the content is the seed's again, whatever was loaded or written
+ * since (a destination reset after a failed migration holds none of the source's state).
+ * The content is made lazily; the checksum and every byte stay exact.
+ */
+static void test_reset_power_on(void **state)
+{
+	struct vfm_testdev *a = td_new("size=1M,seed=8"),
+			   *b = td_new("size=1M,seed=9,dirty-rate=64M");
+	uint64_t sum_a = vfm_testdev_checksum(a), sum_b = vfm_testdev_checksum(b), len;
+	uint8_t *s = save_all(a, 4096, &len), first[64], again[64];
+	vfm_session_id sid;
+
+	(void)state;
+	assert_int_equal(vfm_testdev_peek(b, 1000, first, sizeof(first)), 0);
+	assert_int_equal(vfm_device_set_state(dev_of(b), VFM_STATE_STOP, NULL), 0);
+	sid = open_session(b, VFM_STATE_RESUMING);
+	assert_int_equal(load_stream(b, sid, s, (size_t)len / 2, 4096), (int64_t)len / 2);
+	assert_int_equal(vfm_device_reset(dev_of(b)), 0);
+	assert_true(vfm_testdev_checksum(b) == sum_b);
+	/* Loaded whole, then written by the workload: a reset still brings back the seed's. */
+	assert_int_equal(vfm_device_set_state(dev_of(b), VFM_STATE_STOP, NULL), 0);
+	sid = open_session(b, VFM_STATE_RESUMING);
+	assert_int_equal(load_stream(b, sid, s, (size_t)len, 4096), (int64_t)len);
+	assert_int_equal(vfm_device_set_state(dev_of(b), VFM_STATE_RUNNING, NULL), 0);
+	assert_true(vfm_testdev_checksum(b) == sum_a);
+	while (vfm_testdev_written(b) == 0)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	assert_int_equal(vfm_device_reset(dev_of(b)), 0);
+	assert_true(vfm_testdev_checksum(b) == sum_b);
+	assert_int_equal(vfm_testdev_peek(b, 1000, again, sizeof(again)), 0);
+	assert_memory_equal(first, again, sizeof(first));
+	free(s);
+	vfm_testdev_destroy(a);
+	vfm_testdev_destroy(b);
+}
+
+/* A state that cannot fit in the memory there is is refused before it is touched. */
+static void test_size_beyond_memory(void **state)
+{
+	struct vfm_testdev_config cfg;
+	struct vfm_testdev *td = NULL;
+	char err[512] = "";
+
+	char line[128];
+	unsigned long long kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	(void)state;
+	while (f && fgets(line, sizeof(line), f) && sscanf(line, "MemAvailable: %llu kB", &kb) != 1)
+		;
+	if (f)
+		fclose(f);
+	if (!kb || kb * 1024 >= VFM_TESTDEV_MAX_SIZE)
+		skip(); /* no MemAvailable, or room for the largest device */
+	vfm_testdev_config_default(&cfg);
+	cfg.size = VFM_TESTDEV_MAX_SIZE;
+	assert_int_equal(vfm_testdev_create(&cfg, "big", NULL, &td, err, sizeof(err)), -ENOMEM);
+	assert_null(td);
+	assert_non_null(strstr(err, "available (MemAvailable"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -961,6 +1023,8 @@ int main(void)
 		cmocka_unit_test(test_arc_log),
 		cmocka_unit_test(test_peek_empty),
 		cmocka_unit_test(test_migrated_local_source),
+		cmocka_unit_test(test_reset_power_on),
+		cmocka_unit_test(test_size_beyond_memory),
 	};
 
 	return cmocka_run_group_tests_name("testdev", tests, NULL, NULL);
