@@ -13,13 +13,13 @@ last_out | grep -q '^stream: .* 1 device(s), well-formed$' && ok "summary line" 
 size=$(stat -c %s "$TMP/s.vfm")
 head -c $((size - 1)) "$TMP/s.vfm" >"$TMP/cut.vfm"
 expect_exit 1 "a cut stream is rejected" "$VFIO_MIG" inspect "$TMP/cut.vfm"
-grep -q "offset $((size - 1)): stream ends, expected a section type or EOF" "$TMP/last.err" &&
+grep -q "offset $((size - 1)): stream ends, expected a record type or EOF" "$TMP/last.err" &&
 	ok "cut named at its offset" || nok "cut offset message: $(last_err)"
 
 cp "$TMP/s.vfm" "$TMP/bad.vfm"
 printf '\x42' | dd of="$TMP/bad.vfm" bs=1 seek=8 conv=notrunc 2>/dev/null
 expect_exit 1 "a bad section type is rejected" "$VFIO_MIG" inspect "$TMP/bad.vfm"
-grep -q "offset 8: expected a section type (0x01..0x04) or EOF (0x00), got 0x42" "$TMP/last.err" &&
+grep -q "offset 8: expected a record type (0x00..0x04, 0x07, 0x08), got 0x42" "$TMP/last.err" &&
 	ok "bad section type named" || nok "bad type message: $(last_err)"
 
 cp "$TMP/s.vfm" "$TMP/bad.vfm"
