@@ -26,14 +26,14 @@
 #include <sys/types.h>
 
 #define VFM_QS_ERR_LEN		  320
-#define VFM_QS_MAX_SECTIONS	  512	     /* distinct section ids */
-#define VFM_QS_MAX_FULL		  1024	     /* FULL sections kept for the trailer check */
+#define VFM_QS_MAX_SECTIONS	  512	      /* distinct section ids */
+#define VFM_QS_MAX_FULL		  1024	      /* FULL sections kept for the trailer check */
 #define VFM_QS_MAX_VMDESC	  (16u << 20) /* bytes of vmdesc JSON */
 #define VFM_QS_MAX_VMDESC_DEVICES 1024
 #define VFM_QS_MAX_JSON_DEPTH	  48
 #define VFM_QS_MAX_RAM_BLOCKS	  64
 #define VFM_QS_MAX_CAPS		  16
-#define VFM_QS_MAX_BLOCK	  (64ull << 20) /* a VFIO data block (QEMU's are <= 1 MiB) */
+#define VFM_QS_MAX_BLOCK	  (64ull << 20)	 /* a VFIO data block (QEMU's are <= 1 MiB) */
 #define VFM_QS_MAX_SCAN		  (256ull << 20) /* a FULL body found by a footer scan */
 #define VFM_QS_MAX_MSIX		  2048
 #define VFM_QS_MAX_PACKAGE	  (1u << 30)

@@ -33,8 +33,9 @@ ssize_t qs_fill(struct qs_in *in, size_t n)
 	}
 	while (in->tail < n && !in->eof) {
 		size_t room = QS_BUF_SIZE - in->tail;
-		ssize_t r = in->use_pread ? pread(in->fd, in->buf + in->tail, room, (off_t)in->pread_off)
-					  : read(in->fd, in->buf + in->tail, room);
+		ssize_t r = in->use_pread
+				    ? pread(in->fd, in->buf + in->tail, room, (off_t)in->pread_off)
+				    : read(in->fd, in->buf + in->tail, room);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -53,7 +54,8 @@ int qs_need(struct vfm_qs_reader *rd, size_t n, const char *what)
 	ssize_t got = qs_fill(&rd->in, n);
 
 	if (got < 0)
-		return qs_fail(rd, (int)got, rd->in.pos, "reading %s: %s", what, strerror((int)-got));
+		return qs_fail(rd, (int)got, rd->in.pos, "reading %s: %s", what,
+			       strerror((int)-got));
 	if ((size_t)got < n)
 		return qs_fail(rd, -EPIPE, rd->in.pos + (uint64_t)got, "stream ends, expected %s",
 			       what);
@@ -112,7 +114,8 @@ int qs_cstr(struct vfm_qs_reader *rd, char *out, bool allow_empty, const char *w
 	if (rc)
 		return rc;
 	if (!len && !allow_empty)
-		return qs_fail(rd, -EBADMSG, off, "expected %s of 1..255 bytes, got length 0", what);
+		return qs_fail(rd, -EBADMSG, off, "expected %s of 1..255 bytes, got length 0",
+			       what);
 	rc = qs_read(rd, out, len, what);
 	if (rc)
 		return rc;

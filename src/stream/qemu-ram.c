@@ -65,10 +65,11 @@ static int ram_blocks(struct vfm_qs_reader *rd, uint64_t total, struct vfm_qs_ra
 		if (rc)
 			return rc;
 		if (b->used_length > left)
-			return qs_fail(rd, -EBADMSG, off,
-				       "RAM block \"%s\" of %llu bytes: only %llu of the total left",
-				       b->name, (unsigned long long)b->used_length,
-				       (unsigned long long)left);
+			return qs_fail(
+				rd, -EBADMSG, off,
+				"RAM block \"%s\" of %llu bytes: only %llu of the total left",
+				b->name, (unsigned long long)b->used_length,
+				(unsigned long long)left);
 		left -= b->used_length;
 		rd->nr_ram++;
 		st->blocks++;
@@ -94,8 +95,10 @@ static int ram_block(struct vfm_qs_reader *rd, bool cont, uint64_t rec_off)
 		if (!strcmp(rd->ram[i].name, name))
 			return rd->ram_last = (int)i;
 	}
-	return qs_fail(rd, -EBADMSG, rec_off + 8, "a RAM page of block \"%s\", which the setup "
-		       "did not list", name);
+	return qs_fail(rd, -EBADMSG, rec_off + 8,
+		       "a RAM page of block \"%s\", which the setup "
+		       "did not list",
+		       name);
 }
 
 static int ram_page(struct vfm_qs_reader *rd, uint64_t flags, uint64_t addr, uint64_t off,
@@ -153,7 +156,8 @@ int qs_ram_body(struct vfm_qs_reader *rd, uint8_t type, struct vfm_qs_ram *st)
 			break;
 		case RAM_EOS:
 			if (type == VFM_QEMU_VM_SECTION_START && st->records == 1)
-				return qs_fail(rd, -EBADMSG, off, "a RAM setup without its block list");
+				return qs_fail(rd, -EBADMSG, off,
+					       "a RAM setup without its block list");
 			return 0;
 		case RAM_MULTIFD_FLUSH:
 			st->flushes++;
@@ -165,7 +169,8 @@ int qs_ram_body(struct vfm_qs_reader *rd, uint8_t type, struct vfm_qs_ram *st)
 		case RAM_XBZRLE:
 		case RAM_XBZRLE | RAM_CONTINUE:
 			rc = type == VFM_QEMU_VM_SECTION_START && st->records == 1
-				     ? qs_fail(rd, -EBADMSG, off, "a RAM setup without its block list")
+				     ? qs_fail(rd, -EBADMSG, off,
+					       "a RAM setup without its block list")
 				     : ram_page(rd, flags, addr, off, st);
 			break;
 		default:

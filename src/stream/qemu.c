@@ -17,40 +17,40 @@
 #include "vfio-mig/uapi.h"
 
 enum {
-	ST_TOP = 0,  /* a record type */
-	ST_SKIP,     /* a non-VFIO body to step over */
-	ST_VFIO,     /* a VFIO marker */
-	ST_DATA,     /* inside a VFIO data block */
-	ST_FOOTER,   /* the section's footer (if footers are on) */
-	ST_TRAILER,  /* after EOF: the vmdesc trailer */
-	ST_DONE,     /* read and checked to the end */
+	ST_TOP = 0, /* a record type */
+	ST_SKIP,    /* a non-VFIO body to step over */
+	ST_VFIO,    /* a VFIO marker */
+	ST_DATA,    /* inside a VFIO data block */
+	ST_FOOTER,  /* the section's footer (if footers are on) */
+	ST_TRAILER, /* after EOF: the vmdesc trailer */
+	ST_DONE,    /* read and checked to the end */
 	ST_ERROR,
 };
 
 /* What a VFIO body may hold next. */
 enum {
-	BS_SETUP = 0,	/* START: DEV_SETUP_STATE */
-	BS_SETUP_END,	/* START: END_OF_STATE */
-	BS_PART,	/* PART: data, then END_OF_STATE or DEV_INIT_DATA_SENT */
-	BS_END,		/* END: data, then END_OF_STATE */
-	BS_FULL,	/* FULL: DEV_CONFIG_STATE, END_OF_STATE or DEV_CONFIG_LOAD_READY */
-	BS_CONFIG,	/* after DEV_CONFIG_STATE: the config, or END_OF_STATE */
-	BS_CONFIG_END,	/* after the config: END_OF_STATE */
+	BS_SETUP = 0,  /* START: DEV_SETUP_STATE */
+	BS_SETUP_END,  /* START: END_OF_STATE */
+	BS_PART,       /* PART: data, then END_OF_STATE or DEV_INIT_DATA_SENT */
+	BS_END,	       /* END: data, then END_OF_STATE */
+	BS_FULL,       /* FULL: DEV_CONFIG_STATE, END_OF_STATE or DEV_CONFIG_LOAD_READY */
+	BS_CONFIG,     /* after DEV_CONFIG_STATE: the config, or END_OF_STATE */
+	BS_CONFIG_END, /* after the config: END_OF_STATE */
 };
 
-#define MIG_CMD_MAX	   11
-#define MIG_CMD_PING	   2
-#define MIG_CMD_ADVISE	   3
-#define MIG_CMD_PACKAGED   7
-#define FOOTER_LOOKAHEAD   280 /* footer + the longest plausible record header */
-#define PCI_CONFIG_MAX	   (4 + 4096 + 16 + VFM_QS_MAX_MSIX * 16 + VFM_QS_MAX_MSIX / 8 + 59 + 8)
-#define DISPLAY_NAME	   "VFIOPCIDevice/VFIODisplay"
-#define DISPLAY_SUB_LEN	   (1 + 1 + 25 + 4 + 28)
+#define MIG_CMD_MAX	 11
+#define MIG_CMD_PING	 2
+#define MIG_CMD_ADVISE	 3
+#define MIG_CMD_PACKAGED 7
+#define FOOTER_LOOKAHEAD 280 /* footer + the longest plausible record header */
+#define PCI_CONFIG_MAX	 (4 + 4096 + 16 + VFM_QS_MAX_MSIX * 16 + VFM_QS_MAX_MSIX / 8 + 59 + 8)
+#define DISPLAY_NAME	 "VFIOPCIDevice/VFIODisplay"
+#define DISPLAY_SUB_LEN	 (1 + 1 + 25 + 4 + 28)
 
 static const char *const cmd_names[] = {
-	"INVALID",	     "OPEN_RETURN_PATH", "PING",	 "POSTCOPY_ADVISE",
-	"POSTCOPY_LISTEN",   "POSTCOPY_RUN",	 "POSTCOPY_RAM_DISCARD", "PACKAGED",
-	"ENABLE_COLO",	     "POSTCOPY_RESUME",	 "RECV_BITMAP",	 "SWITCHOVER_START",
+	"INVALID",	"OPEN_RETURN_PATH",	"PING",	    "POSTCOPY_ADVISE", "POSTCOPY_LISTEN",
+	"POSTCOPY_RUN", "POSTCOPY_RAM_DISCARD", "PACKAGED", "ENABLE_COLO",     "POSTCOPY_RESUME",
+	"RECV_BITMAP",	"SWITCHOVER_START",
 };
 
 const char *vfm_qs_command_name(uint16_t cmd)
@@ -416,8 +416,7 @@ static struct vfm_qs_section *find_sec(struct vfm_qs_reader *rd, uint32_t id)
 	return NULL;
 }
 
-static int check_version(struct vfm_qs_reader *rd, const struct vfm_qs_section *s,
-			 uint64_t off)
+static int check_version(struct vfm_qs_reader *rd, const struct vfm_qs_section *s, uint64_t off)
 {
 	uint32_t want = s->kind == VFM_QS_KIND_RAM ? 4 : 1;
 
@@ -445,8 +444,8 @@ static int full_header(struct vfm_qs_reader *rd, struct vfm_qs_ev *ev, uint8_t t
 		return rc;
 	hdr.kind = kind_of(hdr.idstr);
 	s = find_sec(rd, hdr.id);
-	if (s && (type == VFM_QEMU_VM_SECTION_START || s->full ||
-		  strcmp(s->idstr, hdr.idstr) || s->instance_id != hdr.instance_id))
+	if (s && (type == VFM_QEMU_VM_SECTION_START || s->full || strcmp(s->idstr, hdr.idstr) ||
+		  s->instance_id != hdr.instance_id))
 		return fail(rd, -EBADMSG, ev->offset + 1,
 			    "section id %u (\"%s\") appears again as %s \"%s\" instance %u", hdr.id,
 			    s->idstr, vfm_qs_section_type_name(type), hdr.idstr, hdr.instance_id);
@@ -486,7 +485,8 @@ static int short_header(struct vfm_qs_reader *rd, struct vfm_qs_ev *ev, uint8_t 
 		return rc;
 	s = find_sec(rd, id);
 	if (!s || !s->started)
-		return fail(rd, -EBADMSG, ev->offset + 1, "%s of section id %u, which never started",
+		return fail(rd, -EBADMSG, ev->offset + 1,
+			    "%s of section id %u, which never started",
 			    vfm_qs_section_type_name(type), id);
 	if (s->ended)
 		return fail(rd, -EBADMSG, ev->offset, "%s of section %u (\"%s\") after its END",
@@ -737,8 +737,8 @@ static bool config_ends(const uint8_t *p, size_t avail, size_t at, bool *display
 	return vfm_get_be64(p + at + DISPLAY_SUB_LEN) == VFM_MIG_FLAG_END_OF_STATE;
 }
 
-static void config_fill(struct vfm_qs_pci_config *c, const uint8_t *p, uint32_t cfg,
-			uint32_t n, bool display)
+static void config_fill(struct vfm_qs_pci_config *c, const uint8_t *p, uint32_t cfg, uint32_t n,
+			bool display)
 {
 	const uint8_t *q = p + 4 + cfg;
 	uint32_t tbl = n * 16;
@@ -967,8 +967,8 @@ static int read_footer(struct vfm_qs_reader *rd, struct vfm_qs_ev *ev)
 	if (rc)
 		return ended(rd, rc);
 	if (qs_peek(&rd->in)[0] != VFM_QEMU_VM_SECTION_FOOTER)
-		return fail(rd, -EBADMSG, ev->offset, "expected the section footer 0x7e, got 0x%02x",
-			    qs_peek(&rd->in)[0]);
+		return fail(rd, -EBADMSG, ev->offset,
+			    "expected the section footer 0x7e, got 0x%02x", qs_peek(&rd->in)[0]);
 	if (vfm_get_be32(qs_peek(&rd->in) + 1) != rd->cur->id)
 		return fail(rd, -EBADMSG, ev->offset + 1, "footer names section %u, expected %u",
 			    vfm_get_be32(qs_peek(&rd->in) + 1), rd->cur->id);
@@ -1003,10 +1003,11 @@ static int all_used(struct vfm_qs_reader *rd, uint64_t off)
 {
 	for (size_t i = 0; i < rd->vmdesc.nr; i++) {
 		if (!rd->vmdesc.dev[i].used)
-			return fail(rd, -EBADMSG, off,
-				    "the vmdesc trailer lists \"%s\" instance %u, which has no FULL "
-				    "section",
-				    rd->vmdesc.dev[i].name, rd->vmdesc.dev[i].instance_id);
+			return fail(
+				rd, -EBADMSG, off,
+				"the vmdesc trailer lists \"%s\" instance %u, which has no FULL "
+				"section",
+				rd->vmdesc.dev[i].name, rd->vmdesc.dev[i].instance_id);
 	}
 	return 0;
 }
@@ -1022,9 +1023,10 @@ static int read_trailer(struct vfm_qs_reader *rd, struct vfm_qs_ev *ev)
 		return fail(rd, (int)got, rd->in.pos, "%s", strerror((int)-got));
 	if (got == 0) {
 		if (rd->vmdesc_first)
-			return fail(rd, -EBADMSG, ev->offset,
-				    "the stream ends at EOF, but a vmdesc trailer was found at %llu",
-				    (unsigned long long)rd->vmdesc_off);
+			return fail(
+				rd, -EBADMSG, ev->offset,
+				"the stream ends at EOF, but a vmdesc trailer was found at %llu",
+				(unsigned long long)rd->vmdesc_off);
 		rd->state = ST_DONE;
 		return -ENODATA;
 	}

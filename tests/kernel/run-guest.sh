@@ -9,7 +9,8 @@
 # Otherwise print the reason and the log tail on stderr and exit 1 (2 = usage error).
 #
 # Environment: VFM_GUEST_TIMEOUT (seconds, default 120), VFM_GUEST_MEM (default 256M),
-# VFM_KERNEL_APPEND (extra kernel command line), VFM_LOG_TAIL (lines shown on failure,
+# VFM_KERNEL_APPEND (extra kernel command line), VFM_GUEST_DRIVES (raw disk images, one
+# virtio-blk drive each; a ":ro" suffix makes one read-only), VFM_LOG_TAIL (lines shown on failure,
 # default 60).
 set -euo pipefail
 
@@ -29,13 +30,20 @@ tmo=${VFM_GUEST_TIMEOUT:-120}
 append="console=ttyS0 panic=-1 ${VFM_KERNEL_APPEND:-}"
 mkdir -p "$(dirname "$log")"
 
+drives=()
+for d in ${VFM_GUEST_DRIVES:-}; do
+	ro=${d##*:}
+	[[ $ro == ro ]] && ro=",readonly=on" d=${d%:ro} || ro=""
+	drives+=(-drive "file=$d,if=virtio,format=raw$ro")
+done
+
 t0=$(vfm_now)
 rc=0
 timeout -k 5 "$tmo" qemu-system-x86_64 \
 	-accel tcg -m "${VFM_GUEST_MEM:-256M}" -smp 1 \
 	-nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" -append "$append" \
-	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 "${drives[@]}" \
 	</dev/null >"$log" 2>&1 || rc=$?
 elapsed=$(vfm_since "$t0")
 

@@ -184,5 +184,8 @@ else
 	tap_notok "guest: qemu exit 1, result line, no kernel WARNING/Oops/BUG/panic in the log"
 	grep -a 'FAIL' "$hostlog" | tail -n 10 | sed 's/^/#   /'
 fi
+# ---- QEMU 11.1 in the guest, migrating mtty (qemu/tier.sh) ---------------------------------
+# shellcheck source=qemu/tier.sh
+. "$here/qemu/tier.sh"
 timed total "$t_all"
 finish

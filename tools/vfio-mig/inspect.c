@@ -80,10 +80,10 @@ static void text_msi(const uint8_t *c, unsigned int at)
 	uint16_t ctl = le16(c + at + 2);
 	bool is64 = ctl & 0x80;
 
-	printf("%14s MSI at 0x%02x: %s, %u of %u vectors, %s address 0x%08x%08x, data 0x%04x\n",
-	       "", at, ctl & 1 ? "enabled" : "disabled", 1u << ((ctl >> 4) & 7),
-	       1u << ((ctl >> 1) & 7), is64 ? "64-bit" : "32-bit",
-	       is64 ? le32(c + at + 8) : 0, le32(c + at + 4), le16(c + at + (is64 ? 12 : 8)));
+	printf("%14s MSI at 0x%02x: %s, %u of %u vectors, %s address 0x%08x%08x, data 0x%04x\n", "",
+	       at, ctl & 1 ? "enabled" : "disabled", 1u << ((ctl >> 4) & 7), 1u << ((ctl >> 1) & 7),
+	       is64 ? "64-bit" : "32-bit", is64 ? le32(c + at + 8) : 0, le32(c + at + 4),
+	       le16(c + at + (is64 ? 12 : 8)));
 }
 
 static void text_caps(const uint8_t *c)
@@ -107,7 +107,8 @@ static void text_caps(const uint8_t *c)
 			       le32(c + p + 4) & 7, le32(c + p + 4) & ~7u, le32(c + p + 8) & 7,
 			       le32(c + p + 8) & ~7u);
 		else
-			printf("%14s capability 0x%02x (%s) at 0x%02x\n", "", c[p], cap_name(c[p]), p);
+			printf("%14s capability 0x%02x (%s) at 0x%02x\n", "", c[p], cap_name(c[p]),
+			       p);
 		p = c[p + 1] & 0xfc;
 	}
 }
@@ -189,7 +190,8 @@ static json_object *json_pci(const struct vfm_qs_pci_config *pc)
 	json_object *o = json_object_new_object(), *irq = json_object_new_array();
 	const uint8_t *c = pc->config;
 
-	json_object_object_add(o, "pcidev_version", json_object_new_int((int32_t)pc->pcidev_version));
+	json_object_object_add(o, "pcidev_version",
+			       json_object_new_int((int32_t)pc->pcidev_version));
 	json_object_object_add(o, "config_size", json_object_new_int((int32_t)pc->config_size));
 	json_object_object_add(o, "vendor_id", json_object_new_int(le16(c)));
 	json_object_object_add(o, "device_id", json_object_new_int(le16(c + 2)));
@@ -202,8 +204,10 @@ static json_object *json_pci(const struct vfm_qs_pci_config *pc)
 	json_object_object_add(o, "irq_state", irq);
 	json_object_object_add(o, "msix_entries", json_object_new_int((int32_t)pc->msix_entries));
 	if (pc->msix_entries) {
-		json_object_object_add(o, "msix_table", jhex(pc->msix_table, 16 * pc->msix_entries));
-		json_object_object_add(o, "msix_pba", jhex(pc->msix_pba, (pc->msix_entries + 7) / 8));
+		json_object_object_add(o, "msix_table",
+				       jhex(pc->msix_table, 16 * pc->msix_entries));
+		json_object_object_add(o, "msix_pba",
+				       jhex(pc->msix_pba, (pc->msix_entries + 7) / 8));
 	}
 	json_object_object_add(o, "ramfb_display", json_object_new_boolean(pc->display));
 	return o;
@@ -280,7 +284,8 @@ static void on_command(struct insp *in, const struct vfm_qs_ev *ev)
 		in->switchover_start = true;
 	if (in->json) {
 		o = jrec(in->records, "command", ev->offset);
-		json_object_object_add(o, "name", json_object_new_string(vfm_qs_command_name(ev->cmd)));
+		json_object_object_add(o, "name",
+				       json_object_new_string(vfm_qs_command_name(ev->cmd)));
 		jadd_u64(o, "length", ev->size);
 		if (ev->value)
 			jadd_u64(o, "value", ev->value);
@@ -303,13 +308,15 @@ static void on_section(struct insp *in, const struct vfm_qs_ev *ev)
 
 	if (in->json) {
 		in->cur = jrec(in->records, "section", ev->offset);
-		json_object_object_add(in->cur, "section_type",
-				       json_object_new_string(vfm_qs_section_type_name(ev->section_type)));
+		json_object_object_add(
+			in->cur, "section_type",
+			json_object_new_string(vfm_qs_section_type_name(ev->section_type)));
 		jadd_u64(in->cur, "id", s->id);
 		json_object_object_add(in->cur, "idstr", json_object_new_string(s->idstr));
 		jadd_u64(in->cur, "instance_id", s->instance_id);
 		jadd_u64(in->cur, "version_id", s->version_id);
-		json_object_object_add(in->cur, "kind", json_object_new_string(vfm_qs_kind_name(s->kind)));
+		json_object_object_add(in->cur, "kind",
+				       json_object_new_string(vfm_qs_kind_name(s->kind)));
 		json_object_object_add(in->cur, "body", json_object_new_array());
 		return;
 	}
@@ -341,7 +348,8 @@ static void on_body(struct insp *in, const struct vfm_qs_ev *ev)
 	if (in->json) {
 		o = jbody(in, "state", ev->offset);
 		jadd_u64(o, "bytes", ev->size);
-		json_object_object_add(o, "stepped_over_by", json_object_new_string(how_name(ev->how)));
+		json_object_object_add(o, "stepped_over_by",
+				       json_object_new_string(how_name(ev->how)));
 		if (ev->how == VFM_QS_HOW_RAM || ev->how == VFM_QS_HOW_DIRTY_BITMAP) {
 			jadd_u64(o, "records", r->records);
 			jadd_u64(o, "pages", r->pages);
@@ -400,7 +408,8 @@ static void on_vfio(struct insp *in, const struct vfm_qs_ev *ev)
 	else if (ev->type == VFM_QS_EV_PCI_CONFIG)
 		text_pci(vfm_qs_pci_config(in->rd), ev->offset, ev->size);
 	else
-		printf("%10llu    %s\n", (unsigned long long)ev->offset, vfm_qs_marker_name(ev->marker));
+		printf("%10llu    %s\n", (unsigned long long)ev->offset,
+		       vfm_qs_marker_name(ev->marker));
 }
 
 static void on_event(struct insp *in, const struct vfm_qs_ev *ev)
@@ -486,12 +495,14 @@ static size_t missing(const struct insp *in, const char **lines, size_t max)
 	if (!in->vmdesc && n < max)
 		lines[n++] = "the vmdesc trailer (QEMU itself ignores it)";
 	if (pathless && n < max)
-		lines[n++] = "device paths in the VFIO idstrs: QEMU's vfio-pci names its section "
-			     "\"<PCI address>/vfio\" (e.g. 0000:00:04.0/vfio), this stream \"vfio\" "
-			     "(name it with --section)";
+		lines[n++] =
+			"device paths in the VFIO idstrs: QEMU's vfio-pci names its section "
+			"\"<PCI address>/vfio\" (e.g. 0000:00:04.0/vfio), this stream \"vfio\" "
+			"(name it with --section)";
 	if (own && n < max)
-		lines[n++] = "only QEMU's own sections: the vfio-mig-... sections (DMA memory, side "
-			     "channels) are unknown to QEMU (\"Unknown savevm section\")";
+		lines[n++] =
+			"only QEMU's own sections: the vfio-mig-... sections (DMA memory, side "
+			"channels) are unknown to QEMU (\"Unknown savevm section\")";
 	return n;
 }
 
@@ -523,9 +534,9 @@ static int print_text_totals(struct insp *in, uint64_t bytes)
 		for (size_t i = 0; i < nm; i++)
 			printf("  - %s\n", lines[i]);
 	}
-	printf("stream: %llu bytes, %s%s%s, %zu device(s), well-formed\n", (unsigned long long)bytes,
-	       c ? "QEMU stream of " : "vfio-mig stream", c ? c->machine : "",
-	       vfm_qs_footers(rd) ? "" : " without footers", devs);
+	printf("stream: %llu bytes, %s%s%s, %zu device(s), well-formed\n",
+	       (unsigned long long)bytes, c ? "QEMU stream of " : "vfio-mig stream",
+	       c ? c->machine : "", vfm_qs_footers(rd) ? "" : " without footers", devs);
 	return EXIT_OK;
 }
 
@@ -540,10 +551,12 @@ static int print_json(struct insp *in, const char *path, int rc, uint64_t bytes)
 	json_object_object_add(o, "file", json_object_new_string(path));
 	json_object_object_add(o, "well_formed", json_object_new_boolean(rc == 0));
 	if (rc)
-		json_object_object_add(o, "error", json_object_new_string(rd ? vfm_qs_error(rd) : ""));
+		json_object_object_add(o, "error",
+				       json_object_new_string(rd ? vfm_qs_error(rd) : ""));
 	jadd_u64(o, "bytes", bytes);
 	if (rd) {
-		json_object_object_add(o, "qemu", json_object_new_boolean(vfm_qs_config(rd) != NULL));
+		json_object_object_add(o, "qemu",
+				       json_object_new_boolean(vfm_qs_config(rd) != NULL));
 		json_object_object_add(o, "footers", json_object_new_boolean(vfm_qs_footers(rd)));
 		jadd_u64(o, "page_size", vfm_qs_page_size(rd));
 		for (size_t i = 0; i < vfm_qs_nr_sections(rd); i++) {
@@ -553,7 +566,8 @@ static int print_json(struct insp *in, const char *path, int rc, uint64_t bytes)
 			jadd_u64(j, "id", s->id);
 			json_object_object_add(j, "idstr", json_object_new_string(s->idstr));
 			jadd_u64(j, "instance_id", s->instance_id);
-			json_object_object_add(j, "kind", json_object_new_string(vfm_qs_kind_name(s->kind)));
+			json_object_object_add(j, "kind",
+					       json_object_new_string(vfm_qs_kind_name(s->kind)));
 			jadd_u64(j, "records", s->records);
 			jadd_u64(j, "parts", s->parts);
 			jadd_u64(j, "data_blocks", s->blocks);
@@ -570,7 +584,7 @@ static int print_json(struct insp *in, const char *path, int rc, uint64_t bytes)
 	json_object_object_add(o, "records", in->records);
 	in->records = NULL;
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-						       JSON_C_TO_STRING_SPACED));
+								 JSON_C_TO_STRING_SPACED));
 	json_object_put(o);
 	return rc ? EXIT_FAIL : EXIT_OK;
 }
@@ -639,7 +653,9 @@ int inspect_main(int argc, char **argv)
 		c = print_json(&in, path, rc, bytes);
 	} else if (rc) {
 		c = fail("inspect: %s: %s", path,
-			 in.rd ? vfm_qs_error(in.rd) : err[0] ? err : strerror(-rc));
+			 in.rd	  ? vfm_qs_error(in.rd)
+			 : err[0] ? err
+				  : strerror(-rc));
 	} else {
 		c = print_text_totals(&in, bytes);
 	}
