@@ -696,7 +696,11 @@ static void test_refusals(void **state)
 	expect_fail(&s, "command PING with a 5-byte payload");
 	PATCH("\x08\x00\x01\x00\x00", 5, "\x09\x00\x01\x00\x00");
 	expect_fail(&s, "expected a record type");
-	PATCH("\x03" "ram", 4, "\x03" "rom");
+	PATCH("\x03"
+	      "ram",
+	      4,
+	      "\x03"
+	      "rom");
 	expect_fail(&s, "cannot step over");
 	PATCH("\x00\x00\x00\x00\x00\x00\x00\x04", 8, "\x00\x00\x00\x00\x00\x00\x00\x05");
 	expect_fail(&s, "version 5, expected 4");
