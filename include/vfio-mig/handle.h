@@ -10,6 +10,7 @@
 #ifndef VFIO_MIG_HANDLE_H
 #define VFIO_MIG_HANDLE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,14 @@ struct vfm_open_opts {
  */
 int vfm_handle_open(const char *spec, const struct vfm_open_opts *opts, struct vfm_handle **out,
 		    char *err, size_t errlen);
+/*
+ * The same, and a transport that waits on a peer (vfio-user) gives up a wait, from the
+ * first one on, when *cancel is set (from a signal handler, say) and the peer has been
+ * silent for a moment: the call fails with -ECANCELED. NULL: as vfm_handle_open().
+ */
+int vfm_handle_open_cancellable(const char *spec, const struct vfm_open_opts *opts,
+				volatile sig_atomic_t *cancel, struct vfm_handle **out, char *err,
+				size_t errlen);
 void vfm_handle_close(struct vfm_handle *h);
 
 /* For transports: fills the common fields. */

@@ -143,13 +143,38 @@ struct vfm_vu_client_opts {
 	bool no_extensions;	     /* do not propose or use the vfio-mig extension */
 };
 
+/* Bytes of data per MIG_DATA_WRITE / REGION_WRITE to a server that does not echo the
+ * vfio-mig extension (the spec option chunk=SIZE overrides; never above the server's
+ * max_data_xfer_size; a server with the extension reads whole messages and gets its
+ * max_data_xfer_size). libvfio-user reads a message body with one recv(), so a body must
+ * arrive in one piece (one UNIX socket buffer of about 36 KiB on Linux); 32 KiB bodies
+ * were the largest that never desynchronised it. */
+#define VFM_VU_PLAIN_WRITE_CHUNK (32u << 10)
+/* A request whose reply sees no byte for this long fails with -ETIMEDOUT and the
+ * connection is dropped (the spec option timeout=SECONDS overrides). */
+#define VFM_VU_DEFAULT_TIMEOUT_MS 30000u
+/* Servers offering less than this per message are refused (a register read, a page of
+ * dirty bitmap must fit). */
+#define VFM_VU_MIN_SERVER_XFER 4096u
+
 /*
- * The "unix:PATH" transport (path with or without the "unix:" prefix): connects,
+ * The "unix:PATH[,OPT...]" transport (path with or without the "unix:" prefix): connects,
  * negotiates the version (max_data_xfer_size >= 1 MiB proposed at 4 MiB), reads the
- * device's identity and probes the extension. 0 or a negative errno with the reason.
+ * device's identity and probes the extension. Options: dma=SIZE (client memory mapped
+ * for the device's DMA), timeout=SECONDS (VFM_VU_DEFAULT_TIMEOUT_MS), chunk=SIZE
+ * (VFM_VU_PLAIN_WRITE_CHUNK). 0 or a negative errno with the reason.
  */
 int vfm_vu_open(const char *path, const struct vfm_open_opts *opts, struct vfm_handle **out,
 		char *err, size_t errlen);
+/*
+ * The same, and every wait on the server, from the first, ends when *cancel is set (from
+ * a signal handler, say) and the server has been silent for 200 ms: the call fails with
+ * -ECANCELED and the connection is dropped; a server that answers finishes its reply
+ * first, so the device can still be recovered. NULL: never.
+ */
+int vfm_vu_open_cancellable(const char *path, const struct vfm_open_opts *opts,
+			    volatile sig_atomic_t *cancel, struct vfm_handle **out, char *err,
+			    size_t errlen);
 /* Same over a connected socket (owned by the handle from now on, even on failure). */
 int vfm_vu_open_fd(int fd, const char *name, const struct vfm_vu_client_opts *opts,
 		   struct vfm_handle **out, char *err, size_t errlen);

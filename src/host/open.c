@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* Opens a device handle from its spec string, by the transport the prefix names. */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "util.h"
@@ -25,6 +26,13 @@ static bool has_prefix(const char *s, const char *prefix, const char **rest)
 int vfm_handle_open(const char *spec, const struct vfm_open_opts *opts, struct vfm_handle **out,
 		    char *err, size_t errlen)
 {
+	return vfm_handle_open_cancellable(spec, opts, NULL, out, err, errlen);
+}
+
+int vfm_handle_open_cancellable(const char *spec, const struct vfm_open_opts *opts,
+				volatile sig_atomic_t *cancel, struct vfm_handle **out, char *err,
+				size_t errlen)
+{
 	const char *rest;
 
 	*out = NULL;
@@ -34,7 +42,7 @@ int vfm_handle_open(const char *spec, const struct vfm_open_opts *opts, struct v
 		return vfm_local_open(rest, opts, out, err, errlen);
 #ifdef VFM_HAVE_VFIO_USER
 	if (has_prefix(spec, "unix:", &rest))
-		return vfm_vu_open(rest, opts, out, err, errlen);
+		return vfm_vu_open_cancellable(rest, opts, cancel, out, err, errlen);
 #endif
 #ifdef VFM_HAVE_KERNEL
 	if (has_prefix(spec, "vfio:", &rest))

@@ -231,6 +231,10 @@ static double estimate_ms(struct source *s, uint64_t pending)
 {
 	double overhead = 4.0 * s->set_latency * (double)s->n * 1e3;
 
+	/* Nothing left to move needs no bandwidth (a device whose pre-copy moved nothing
+	 * has none measured). */
+	if (pending == 0)
+		return overhead;
 	if (s->bandwidth <= 0)
 		return 1e12;
 	return (double)pending / s->bandwidth * 1e3 + overhead;

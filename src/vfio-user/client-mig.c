@@ -77,14 +77,15 @@ static void end_session(struct vu_client *c)
 	c->cur = NULL;
 }
 
-static int new_session(struct vu_client *c, bool saving, struct vfm_session **opened)
+static int new_session(struct vu_client *c, uint32_t state, struct vfm_session **opened)
 {
 	struct vu_session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
 	s->base.h = &c->h;
-	s->base.saving = saving;
+	s->base.saving = group_of(state) == G_SAVE;
+	s->precopy = state == VFM_STATE_PRE_COPY || state == VFM_STATE_PRE_COPY_P2P;
 	s->c = c;
 	s->live = true;
 	c->cur = s;
@@ -119,18 +120,48 @@ static int vu_set_state(struct vfm_handle *h, uint32_t state, struct vfm_session
 		settle_session(c, before);
 		return rc;
 	}
-	if (group_of(state) == group_of(before) && group_of(state) != G_NONE)
-		return 0; /* PRE_COPY -> STOP_COPY keeps the session */
+	if (group_of(state) == group_of(before) && group_of(state) != G_NONE) {
+		/* PRE_COPY -> STOP_COPY keeps the session */
+		if (c->cur)
+			c->cur->precopy =
+				state == VFM_STATE_PRE_COPY || state == VFM_STATE_PRE_COPY_P2P;
+		return 0;
+	}
 	end_session(c);
 	if (group_of(state) == G_NONE)
 		return 0;
-	return new_session(c, group_of(state) == G_SAVE, opened);
+	return new_session(c, state, opened);
+}
+
+static bool estimating(const struct vu_client *c)
+{
+	return !c->info.precopy_info && !c->info.mig_data_size;
+}
+
+/* Once per handle: how the numbers are made when the server cannot tell them. */
+static void estimate_notice(struct vu_client *c)
+{
+	if (c->estimate_warned)
+		return;
+	c->estimate_warned = true;
+	vfm_log(&c->h.log, VFM_LOG_WARN,
+		"%s: the server tells neither pre-copy info nor MIG_DATA_SIZE: pre-copy "
+		"takes the first read with no data as the end of the initial data, and the "
+		"stop-copy size as the data read between the last two such reads (what the "
+		"device sends only once stopped is not foreseen)",
+		c->h.name);
 }
 
 static int vu_data_size(struct vfm_handle *h, uint64_t *len)
 {
 	struct vu_client *c = vu_client_of(h);
 
+	if (!c->info.mig_data_size && estimating(c) && c->cur && c->cur->precopy &&
+	    c->cur->initial_done) {
+		estimate_notice(c);
+		*len = VFM_MAX(c->cur->last_round, c->cur->since_end);
+		return 0;
+	}
 	if (!c->info.mig_data_size)
 		return vfm_handle_fail(h, -ENOTSUP, "the server offers no MIG_DATA_SIZE");
 	return get_u64(c, VFM_DEVICE_FEATURE_MIG_DATA_SIZE, len);
@@ -156,6 +187,24 @@ static int session_check(struct vu_session *s, bool saving)
 	return 0;
 }
 
+/*
+ * Pre-copy seen from the reads, for a server that tells neither its pre-copy info nor its
+ * data size: a read with no data is a temporary end; the initial data is done at the
+ * first one; the data between the last two is what the device produced per round.
+ */
+static void count_read(struct vu_session *s, uint32_t n)
+{
+	if (!s->precopy)
+		return;
+	if (n) {
+		s->since_end += n;
+		return;
+	}
+	s->last_round = s->initial_done ? s->since_end : 0;
+	s->initial_done = true;
+	s->since_end = 0;
+}
+
 static ssize_t vu_read(struct vfm_session *base, void *buf, size_t len)
 {
 	struct vu_session *s = (struct vu_session *)base;
@@ -172,22 +221,27 @@ static ssize_t vu_read(struct vfm_session *base, void *buf, size_t len)
 	md.size = (uint32_t)VFM_MIN(len, (size_t)c->info.max_read);
 	md.argsz = (uint32_t)sizeof(md) + md.size;
 	rc = vu_call_begin(c, VFM_VU_MIG_DATA_READ, &iov, 1, sizeof(md), sizeof(md) + md.size, &h);
+	if (rc == -ENOMSG)
+		count_read(s, 0);
 	if (rc)
 		return rc;
 	len = md.size;
 	rc = vu_recv(&c->sock, &md, sizeof(md), NULL);
 	if (rc)
-		return vu_client_break(c,
-				       vfm_handle_fail(&c->h, -EPIPE, "MIG_DATA_READ cut short"));
-	if (md.size > len || h.msg_size != sizeof(h) + sizeof(md) + md.size)
+		return vu_client_lost(c, rc, "the reply to MIG_DATA_READ");
+	/* libvfio-user sizes the reply to the bytes asked, also when it returns fewer:
+	 * the padding after the data is read and dropped. */
+	if (md.size > len || h.msg_size < sizeof(h) + sizeof(md) + md.size)
 		return vu_client_break(
 			c, vfm_handle_fail(&c->h, -EPROTO,
 					   "MIG_DATA_READ reply: size %u for %zu asked, message %u",
 					   md.size, len, h.msg_size));
 	rc = vu_recv(&c->sock, buf, md.size, NULL);
+	if (!rc)
+		rc = vu_discard(&c->sock, h.msg_size - sizeof(h) - sizeof(md) - md.size);
 	if (rc)
-		return vu_client_break(c,
-				       vfm_handle_fail(&c->h, -EPIPE, "MIG_DATA_READ cut short"));
+		return vu_client_lost(c, rc, "the reply to MIG_DATA_READ");
+	count_read(s, md.size);
 	return md.size;
 }
 
@@ -206,7 +260,9 @@ static ssize_t vu_write(struct vfm_session *base, const void *buf, size_t len)
 		uint8_t sink[16];
 
 		md.size = (uint32_t)VFM_MIN(len - done, (size_t)s->c->info.max_write);
-		md.argsz = sizeof(md);
+		/* The reply has no payload, so the spec's argsz could be 8; libvfio-user
+		 * insists on 8 + size, which satisfies both readings. */
+		md.argsz = (uint32_t)sizeof(md) + md.size;
 		iov[0] = (struct iovec){&md, sizeof(md)};
 		iov[1] = (struct iovec){(void *)(p + done), md.size};
 		rc = vu_call(s->c, VFM_VU_MIG_DATA_WRITE, iov, 2, sink, 0, sizeof(sink), NULL);
@@ -225,6 +281,13 @@ static int vu_precopy_info(struct vfm_session *base, uint64_t *initial, uint64_t
 
 	if (rc)
 		return rc;
+	if (!s->c->info.precopy_info && estimating(s->c) && s->precopy) {
+		estimate_notice(s->c);
+		/* Before the first temporary end: at least one more read's worth. */
+		*initial = s->initial_done ? 0 : s->c->info.max_read;
+		*dirty = s->since_end;
+		return 0;
+	}
 	if (!s->c->info.precopy_info)
 		return vfm_handle_fail(&s->c->h, -ENOTSUP, "the server offers no pre-copy info");
 	rc = vu_feature(s->c, F_GET | VFM_VU_FEATURE_PRECOPY_INFO, FHDR + sizeof(pi), NULL, 0, &pi,
@@ -342,7 +405,7 @@ static int vu_raw_feature(struct vfm_handle *h, void *buf, size_t buf_len,
 		if (group_of(ms.device_state) != group_of(before) || group_of(before) == G_NONE) {
 			end_session(c);
 			if (group_of(ms.device_state) != G_NONE)
-				return new_session(c, group_of(ms.device_state) == G_SAVE, opened);
+				return new_session(c, ms.device_state, opened);
 		}
 	}
 	return 0;

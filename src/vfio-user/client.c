@@ -4,6 +4,7 @@
  * vfm_vu_open() for "unix:PATH" handles.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,27 @@ int vu_client_break(struct vu_client *c, int rc)
 {
 	c->broken = true;
 	return rc;
+}
+
+int vu_client_lost(struct vu_client *c, int rc, const char *fmt, ...)
+{
+	char what[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (rc == -ETIMEDOUT)
+		return vu_client_break(
+			c, vfm_handle_fail(&c->h, rc,
+					   "%s: the server was silent for %u s (stopped "
+					   "or hung?); the connection is dropped",
+					   what, (unsigned)(c->sock.idle_ms / 1000)));
+	if (rc == -ECANCELED)
+		return vu_client_break(c, vfm_handle_fail(&c->h, rc, "%s: cancelled", what));
+	return vu_client_break(c, vfm_handle_fail(&c->h, -EPIPE, "%s: %s", what,
+						  rc == -ENODATA ? "server closed the connection"
+								 : strerror(-rc)));
 }
 
 /* A request from the server (DMA_READ / DMA_WRITE): we export no memory, so refuse it. */
@@ -74,16 +96,11 @@ int vu_call_begin(struct vu_client *c, uint16_t cmd, struct iovec *req, int n, u
 		return vfm_handle_fail(&c->h, -ENOTCONN, "the connection to the server is broken");
 	rc = send_request(c, cmd, req, n, &id);
 	if (rc)
-		return vu_client_break(c, vfm_handle_fail(&c->h, rc, "sending %s: %s",
-							  vfm_vu_cmd_name(cmd), strerror(-rc)));
+		return vu_client_lost(c, rc, "sending %s", vfm_vu_cmd_name(cmd));
 	for (;;) {
 		rc = vu_recv(&c->sock, h, sizeof(*h), NULL);
 		if (rc)
-			return vu_client_break(
-				c, vfm_handle_fail(&c->h, -EPIPE, "no reply to %s: %s",
-						   vfm_vu_cmd_name(cmd),
-						   rc == -ENODATA ? "server closed the connection"
-								  : strerror(-rc)));
+			return vu_client_lost(c, rc, "no reply to %s", vfm_vu_cmd_name(cmd));
 		if (vfm_vu_hdr_check(h, vfm_vu_max_msg(VFM_MAX(max_body, c->our_xfer)), why,
 				     sizeof(why)))
 			return vu_client_break(c, vfm_handle_fail(&c->h, -EPROTO, "%s", why));
@@ -91,14 +108,18 @@ int vu_call_begin(struct vu_client *c, uint16_t cmd, struct iovec *req, int n, u
 			break;
 		rc = refuse_server_request(c, h);
 		if (rc)
-			return vu_client_break(c,
-					       vfm_handle_fail(&c->h, -EPIPE, "connection lost"));
+			return vu_client_lost(c, rc, "a request of the server");
 	}
 	rc = vfm_vu_reply_check(h, id, cmd, min_body, sizeof(*h) + max_body, why, sizeof(why));
 	if (rc == -EPROTO)
 		return vu_client_break(c, vfm_handle_fail(&c->h, rc, "%s", why));
-	if (rc && vu_discard(&c->sock, h->msg_size - sizeof(*h)))
-		return vu_client_break(c, vfm_handle_fail(&c->h, -EPIPE, "connection lost"));
+	if (rc) {
+		int drc = vu_discard(&c->sock, h->msg_size - sizeof(*h));
+
+		if (drc)
+			return vu_client_lost(c, drc, "the error reply to %s",
+					      vfm_vu_cmd_name(cmd));
+	}
 	if (rc)
 		return vfm_handle_fail(&c->h, rc, "%s", why);
 	return 0;
@@ -116,8 +137,7 @@ int vu_call(struct vu_client *c, uint16_t cmd, struct iovec *req, int n, void *r
 	len = h.msg_size - sizeof(h);
 	rc = vu_recv(&c->sock, rep, len, NULL);
 	if (rc)
-		return vu_client_break(c, vfm_handle_fail(&c->h, -EPIPE, "reply to %s cut short",
-							  vfm_vu_cmd_name(cmd)));
+		return vu_client_lost(c, rc, "the reply to %s", vfm_vu_cmd_name(cmd));
 	if (rep_len)
 		*rep_len = len;
 	return 0;
@@ -141,14 +161,35 @@ int vu_feature(struct vu_client *c, uint32_t flags, uint32_t argsz, const void *
 	if (!rc)
 		rc = vu_recv(&c->sock, out, body, NULL);
 	if (rc)
-		return vu_client_break(c,
-				       vfm_handle_fail(&c->h, -EPIPE, "feature reply cut short"));
+		return vu_client_lost(c, rc, "the reply to DEVICE_FEATURE");
 	if (reply_len)
 		*reply_len = body;
 	return 0;
 }
 
 /* ---- negotiation ---- */
+
+/*
+ * Bytes per request from the server's max_data_xfer_size. A server that echoed the
+ * vfio-mig extension reads whole messages; any other gets write_chunk-sized writes,
+ * which a server reading a body with one recv() takes without losing its place.
+ */
+static int set_limits(struct vu_client *c)
+{
+	const struct vfm_vu_caps *sc = &c->info.server_caps;
+	uint32_t xfer = VFM_MIN(sc->max_data_xfer_size, VFM_VU_HARD_MAX_XFER);
+
+	if (xfer < VFM_VU_MIN_SERVER_XFER)
+		return vfm_handle_fail(&c->h, -EPROTO,
+				       "the server takes %u bytes per message, less than the %u "
+				       "this client needs",
+				       xfer, VFM_VU_MIN_SERVER_XFER);
+	c->info.max_read = VFM_MIN(xfer, c->our_xfer);
+	c->info.max_write = xfer;
+	if (!sc->ext_mig_data_size && !sc->ext_precopy_info)
+		c->info.max_write = VFM_MIN(xfer, c->write_chunk);
+	return 0;
+}
 
 static int negotiate(struct vu_client *c, bool ext)
 {
@@ -184,9 +225,7 @@ static int negotiate(struct vu_client *c, bool ext)
 		return vfm_handle_fail(&c->h, -EPROTO, "server capabilities: %s", why);
 	c->info.major = rep.major;
 	c->info.minor = rep.minor;
-	c->info.max_write = VFM_MIN(c->info.server_caps.max_data_xfer_size, VFM_VU_HARD_MAX_XFER);
-	c->info.max_read = VFM_MIN(c->info.max_write, c->our_xfer);
-	return 0;
+	return set_limits(c);
 }
 
 int vfm_vu_region_read(struct vfm_handle *h, uint32_t region, uint64_t offset, void *buf,
@@ -248,12 +287,30 @@ static void identify(struct vu_client *c)
 	c->info.testdev = magic == VFM_VU_MAGIC;
 }
 
+/* The device is in STOP or STOP_COPY (asked through MIG_DEVICE_STATE). */
+static bool stopped(struct vu_client *c)
+{
+	uint32_t state;
+
+	return vu_handle_ops.get_state(&c->h, &state) == 0 &&
+	       (state == VFM_STATE_STOP || state == VFM_STATE_STOP_COPY);
+}
+
 static int check_device(struct vu_client *c)
 {
 	struct vfm_vu_device_info di = {.argsz = sizeof(di)};
 	struct iovec iov = {&di, sizeof(di)};
 	int rc = vu_call(c, VFM_VU_DEVICE_GET_INFO, &iov, 1, &di, sizeof(di), 4096, NULL);
 
+	if (rc == -EINVAL && stopped(c)) {
+		/* libvfio-user refuses DEVICE_GET_INFO while the device is in STOP or
+		 * STOP_COPY; the migration features still answer. */
+		vfm_log(&c->h.log, VFM_LOG_DEBUG,
+			"%s: DEVICE_GET_INFO refused in a stopped state; taken as a PCI device",
+			c->h.name);
+		c->h.err[0] = '\0';
+		return 0;
+	}
 	if (rc)
 		return rc;
 	if (!(di.flags & VFM_VU_DEV_F_PCI) || di.num_regions <= VFM_VU_PCI_CONFIG)
@@ -262,8 +319,15 @@ static int check_device(struct vu_client *c)
 	return 0;
 }
 
-int vfm_vu_open_fd(int fd, const char *name, const struct vfm_vu_client_opts *opts,
-		   struct vfm_handle **out, char *err, size_t errlen)
+/* What a spec string sets beyond struct vfm_vu_client_opts. */
+struct vu_spec_opts {
+	uint32_t write_chunk; /* 0: VFM_VU_PLAIN_WRITE_CHUNK */
+	uint32_t timeout_ms;  /* 0: VFM_VU_DEFAULT_TIMEOUT_MS */
+	volatile sig_atomic_t *cancel;
+};
+
+static int open_fd(int fd, const char *name, const struct vfm_vu_client_opts *opts,
+		   const struct vu_spec_opts *so, struct vfm_handle **out, char *err, size_t errlen)
 {
 	struct vu_client *c = calloc(1, sizeof(*c));
 	uint32_t xfer =
@@ -278,8 +342,13 @@ int vfm_vu_open_fd(int fd, const char *name, const struct vfm_vu_client_opts *op
 	}
 	vfm_handle_init(&c->h, &vu_handle_ops, name, opts ? &opts->log : NULL);
 	c->sock.fd = fd;
+	c->sock.stop = so->cancel;
+	c->sock.stop_when_idle = true;
+	c->sock.idle_ms = (int)(so->timeout_ms ? so->timeout_ms : VFM_VU_DEFAULT_TIMEOUT_MS);
 	c->send_fd = -1;
 	c->our_xfer = VFM_MIN(VFM_MAX(xfer, 4096u), VFM_VU_HARD_MAX_XFER);
+	c->write_chunk = so->write_chunk ? so->write_chunk : VFM_VU_PLAIN_WRITE_CHUNK;
+	vu_sock_set_timeouts(fd, VU_POLL_MS);
 	vu_sock_set_buffers(fd, 4 << 20);
 	rc = negotiate(c, ext);
 	if (!rc)
@@ -301,6 +370,14 @@ int vfm_vu_open_fd(int fd, const char *name, const struct vfm_vu_client_opts *op
 	c->h.err[0] = '\0';
 	*out = &c->h;
 	return 0;
+}
+
+int vfm_vu_open_fd(int fd, const char *name, const struct vfm_vu_client_opts *opts,
+		   struct vfm_handle **out, char *err, size_t errlen)
+{
+	const struct vu_spec_opts none = {0};
+
+	return open_fd(fd, name, opts, &none, out, err, errlen);
 }
 
 /*
@@ -332,12 +409,76 @@ static int map_dma(struct vfm_handle *h, uint64_t size, char *err, size_t errlen
 	return rc ? vfm_errf(err, errlen, rc, "%s", h->err) : 0;
 }
 
+/* One "KEY=VALUE" of a unix: spec (len bytes at opt). */
+static int parse_option(const char *opt, size_t len, struct vu_spec_opts *co, uint64_t *dma)
+{
+	char buf[64];
+	uint64_t v;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, opt, len);
+	buf[len] = '\0';
+	if (strncmp(buf, "dma=", 4) == 0)
+		return vfm_parse_size(buf + 4, dma) || !*dma ? -EINVAL : 0;
+	if (strncmp(buf, "chunk=", 6) == 0) {
+		if (vfm_parse_size(buf + 6, &v) || v < 1024 || v > VFM_VU_HARD_MAX_XFER)
+			return -EINVAL;
+		co->write_chunk = (uint32_t)v;
+		return 0;
+	}
+	if (strncmp(buf, "timeout=", 8) == 0) {
+		char *end;
+		double secs;
+
+		errno = 0;
+		secs = strtod(buf + 8, &end);
+		if (errno || end == buf + 8 || *end || !(secs >= 0.001 && secs <= 86400))
+			return -EINVAL;
+		co->timeout_ms = (uint32_t)(secs * 1000);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* "PATH[,OPT]...": the socket path into sock, the options into co and dma. */
+static int parse_spec(const char *path, char *sock, size_t socklen, struct vu_spec_opts *co,
+		      uint64_t *dma, char *err, size_t errlen)
+{
+	const char *comma = strchr(path, ',');
+	size_t plen = comma ? (size_t)(comma - path) : strlen(path);
+
+	if (plen >= socklen)
+		return vfm_errf(err, errlen, -ENAMETOOLONG, "unix:%s: path too long", path);
+	memcpy(sock, path, plen);
+	sock[plen] = '\0';
+	while (comma) {
+		const char *opt = comma + 1;
+
+		comma = strchr(opt, ',');
+		if (parse_option(opt, comma ? (size_t)(comma - opt) : strlen(opt), co, dma))
+			return vfm_errf(err, errlen, -EINVAL,
+					"unix:%s: bad option '%.*s' (dma=SIZE, timeout=SECONDS, "
+					"chunk=SIZE of 1K to 64M)",
+					path, (int)(comma ? comma - opt : (ptrdiff_t)strlen(opt)),
+					opt);
+	}
+	return 0;
+}
+
 int vfm_vu_open(const char *path, const struct vfm_open_opts *opts, struct vfm_handle **out,
 		char *err, size_t errlen)
 {
+	return vfm_vu_open_cancellable(path, opts, NULL, out, err, errlen);
+}
+
+int vfm_vu_open_cancellable(const char *path, const struct vfm_open_opts *opts,
+			    volatile sig_atomic_t *cancel, struct vfm_handle **out, char *err,
+			    size_t errlen)
+{
 	struct vfm_vu_client_opts co = {0};
+	struct vu_spec_opts so = {.cancel = cancel};
 	char name[128], sock[108];
-	const char *comma;
 	uint64_t dma = 0;
 	int fd, rc;
 
@@ -346,20 +487,16 @@ int vfm_vu_open(const char *path, const struct vfm_open_opts *opts, struct vfm_h
 		return vfm_errf(err, errlen, -EINVAL, "no socket path");
 	if (strncmp(path, "unix:", 5) == 0)
 		path += 5;
-	comma = strchr(path, ',');
-	if (comma && (strncmp(comma, ",dma=", 5) || vfm_parse_size(comma + 5, &dma) || !dma))
-		return vfm_errf(err, errlen, -EINVAL, "unix:%s: the only option is dma=SIZE", path);
-	if ((size_t)(comma ? comma - path : (ptrdiff_t)strlen(path)) >= sizeof(sock))
-		return vfm_errf(err, errlen, -ENAMETOOLONG, "unix:%s: path too long", path);
-	snprintf(sock, sizeof(sock), "%.*s", (int)(comma ? comma - path : (ptrdiff_t)strlen(path)),
-		 path);
 	if (opts)
 		co.log = opts->log;
+	rc = parse_spec(path, sock, sizeof(sock), &so, &dma, err, errlen);
+	if (rc)
+		return rc;
 	snprintf(name, sizeof(name), "unix:%s", path);
 	rc = vu_connect(sock, &fd, err, errlen);
 	if (rc)
 		return rc;
-	rc = vfm_vu_open_fd(fd, name, &co, out, err, errlen);
+	rc = open_fd(fd, name, &co, &so, out, err, errlen);
 	if (!rc && dma) {
 		rc = map_dma(*out, dma, err, errlen);
 		if (rc) {

@@ -22,6 +22,8 @@ struct vu_client {
 	uint16_t next_id;
 	bool broken;
 	uint32_t our_xfer;
+	uint32_t write_chunk; /* per write to a server without the extension */
+	bool estimate_warned; /* the notice about estimated pre-copy numbers was given */
 	struct vfm_vu_client_info info;
 	struct vu_session *cur; /* the session the device has open, as far as we know */
 	bool closing;		/* closed while cur was open: cur's close frees us */
@@ -34,6 +36,12 @@ struct vu_session {
 	struct vfm_session base;
 	struct vu_client *c;
 	bool live;
+	/* Pre-copy as the client sees it, for a server without pre-copy info and data size:
+	 * a read that ended with no data marks a temporary end. */
+	bool precopy;	     /* the session began in PRE_COPY */
+	bool initial_done;   /* a temporary end was seen */
+	uint64_t since_end;  /* bytes read since the last temporary end */
+	uint64_t last_round; /* bytes read between the last two temporary ends */
 };
 
 static inline struct vu_client *vu_client_of(struct vfm_handle *h)
@@ -56,6 +64,11 @@ int vu_call_begin(struct vu_client *c, uint16_t cmd, struct iovec *req, int n, u
 		  uint32_t max_body, struct vfm_vu_hdr *h);
 /* Marks the connection unusable; returns rc. */
 int vu_client_break(struct vu_client *c, int rc);
+/* A socket call failed with rc while doing what fmt says: the reason into the handle's
+ * error (a timeout, a cancel, a lost peer), the connection marked unusable. Returns rc
+ * (-ETIMEDOUT, -ECANCELED) or -EPIPE. */
+int vu_client_lost(struct vu_client *c, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* DEVICE_FEATURE: sends argsz/flags/payload; the reply payload (after the 8-byte header)
  * goes to out (out_len bytes expected at least, reply_len gets the payload size). */

@@ -87,9 +87,25 @@ static void take_cmsg_fds(struct msghdr *mh, struct vu_fds *fds)
 		fds->overflow = true;
 }
 
-static bool cancelled(const struct vu_sock *s)
+static double mono_ms(void)
 {
-	return s->stop && *s->stop;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * A blocking call was interrupted (EINTR) or timed out (EAGAIN) with nothing moved since
+ * last_ms: 0 to wait on, -ECANCELED or -ETIMEDOUT to give up.
+ */
+static int waited(const struct vu_sock *s, int err, double last_ms)
+{
+	if (s->stop && *s->stop && (!s->stop_when_idle || err != EINTR))
+		return -ECANCELED; /* EAGAIN: a whole VU_POLL_MS passed without a byte */
+	if (s->idle_ms > 0 && mono_ms() - last_ms >= s->idle_ms)
+		return -ETIMEDOUT;
+	return 0;
 }
 
 int vu_recv(struct vu_sock *s, void *buf, size_t len, struct vu_fds *fds)
@@ -99,6 +115,7 @@ int vu_recv(struct vu_sock *s, void *buf, size_t len, struct vu_fds *fds)
 		struct cmsghdr align;
 	} ctl;
 	size_t got = 0;
+	double last = mono_ms();
 
 	while (got < len) {
 		struct iovec iov = {(char *)buf + got, len - got};
@@ -110,8 +127,10 @@ int vu_recv(struct vu_sock *s, void *buf, size_t len, struct vu_fds *fds)
 		n = recvmsg(s->fd, &mh, MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (cancelled(s))
-					return -ECANCELED;
+				int rc = waited(s, errno, last);
+
+				if (rc)
+					return rc;
 				continue;
 			}
 			return errno == ECONNRESET ? (got ? -EPIPE : -ENODATA) : -errno;
@@ -120,6 +139,7 @@ int vu_recv(struct vu_sock *s, void *buf, size_t len, struct vu_fds *fds)
 		if (n == 0)
 			return got ? -EPIPE : -ENODATA;
 		got += (size_t)n;
+		last = mono_ms();
 	}
 	return 0;
 }
@@ -165,6 +185,8 @@ int vu_send(struct vu_sock *s, struct iovec *iov, int iovcnt, const int *fds, si
 		struct cmsghdr align;
 	} ctl;
 
+	double last = mono_ms();
+
 	if (nfds > VFM_VU_HARD_MAX_FDS)
 		return -EINVAL;
 	iov_advance(&iov, &iovcnt, 0);
@@ -187,12 +209,15 @@ int vu_send(struct vu_sock *s, struct iovec *iov, int iovcnt, const int *fds, si
 		n = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (cancelled(s))
-					return -ECANCELED;
+				int rc = waited(s, errno, last);
+
+				if (rc)
+					return rc;
 				continue;
 			}
 			return errno == ECONNRESET ? -EPIPE : -errno;
 		}
+		last = mono_ms();
 		nfds = 0;
 		iov_advance(&iov, &iovcnt, (size_t)n);
 	}

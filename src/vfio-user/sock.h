@@ -28,6 +28,12 @@ struct vu_sock {
 	/* Checked whenever a blocking call times out (the socket then has a receive and
 	 * send timeout of VU_POLL_MS); NULL blocks for ever. */
 	volatile sig_atomic_t *stop;
+	/* The client's rules (0 / false for the server): a call that sees no byte move for
+	 * idle_ms fails with -ETIMEDOUT; with stop_when_idle, *stop cancels only a call that
+	 * has seen no byte move for VU_POLL_MS (a peer that answers finishes its message, so
+	 * the connection stays usable to recover the device). */
+	int idle_ms;
+	bool stop_when_idle;
 };
 
 #define VU_POLL_MS 200
@@ -53,12 +59,14 @@ void vu_sock_set_buffers(int fd, int bytes);
 /*
  * Reads exactly len bytes. fds may be NULL (any descriptors received are closed).
  * Returns 0; -ENODATA for a clean end of stream before the first byte; -EPIPE for an
- * end part way; -ECANCELED when *stop was set; or another negative errno.
+ * end part way; -ECANCELED when *stop was set; -ETIMEDOUT after idle_ms without a byte;
+ * or another negative errno.
  */
 int vu_recv(struct vu_sock *s, void *buf, size_t len, struct vu_fds *fds);
 
 /* Writes every byte of the vector (fds, if any, travel with the first byte). The vector
- * is consumed. 0 or a negative errno (-EPIPE when the peer is gone, -ECANCELED). */
+ * is consumed. 0 or a negative errno (-EPIPE when the peer is gone, -ECANCELED,
+ * -ETIMEDOUT). */
 int vu_send(struct vu_sock *s, struct iovec *iov, int iovcnt, const int *fds, size_t nfds);
 
 /* Reads and drops len bytes (a message body we do not want). */

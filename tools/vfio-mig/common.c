@@ -66,7 +66,7 @@ int open_device(const char *spec, struct vfm_handle **out)
 {
 	struct vfm_open_opts opts = {.log = tool_logger()};
 	char err[VFM_ERR_LEN];
-	int rc = vfm_handle_open(spec, &opts, out, err, sizeof(err));
+	int rc = vfm_handle_open_cancellable(spec, &opts, &interrupted, out, err, sizeof(err));
 
 	if (rc)
 		fprintf(stderr, "error: %s\n", err);

@@ -15,6 +15,7 @@
  *
  * It reports on stderr, one line each (tests read them):
  *   lvu-device: state size=N seed=S        at start and after each load
+ *   lvu-device: pre-copy sent N bytes      on PRE_COPY -> STOP_COPY
  *   lvu-device: saved N bytes              when a STOP_COPY ends with the whole state read
  *   lvu-device: refused state: WHY         when a load is refused
  *   lvu-device: reset                      on a device reset (power-on state again)
@@ -200,6 +201,8 @@ static int transition(vfu_ctx_t *ctx, vfu_migr_state_t to)
 	if ((to == VFU_MIGR_STATE_PRE_COPY || to == VFU_MIGR_STATE_STOP_AND_COPY) &&
 	    from != VFU_MIGR_STATE_PRE_COPY && from != VFU_MIGR_STATE_STOP_AND_COPY)
 		d->pos = 0;
+	if (from == VFU_MIGR_STATE_PRE_COPY && to == VFU_MIGR_STATE_STOP_AND_COPY)
+		say("pre-copy sent %" PRIu64 " bytes", d->pos);
 	if (from == VFU_MIGR_STATE_STOP_AND_COPY && d->pos == d->size)
 		say("saved %" PRIu64 " bytes", d->pos);
 	d->state = to;
