@@ -112,7 +112,7 @@ int load_main(int argc, char **argv)
 		goto out;
 	}
 	if (qemu && !quiet)
-		printf("section \"%s\" of the QEMU stream loaded\n", picked);
+		printf("section \"%s\" loaded\n", picked);
 	if (!quiet)
 		print_stats("loaded", &st);
 	for (size_t i = 0; i < n; i++)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "section-name.h"
 #include "util.h"
 #include "vfio-mig.h"
 
@@ -19,6 +20,8 @@ static void save_usage(FILE *f)
 		"VFIO stream format. The devices are left stopped, as after a migration.\n\n"
 		"  -d, --device DEVICE    a device to save (repeatable, saved in order)\n"
 		"  -o, --output FILE      the stream file\n"
+		"  -S, --section IDSTR    name the next device's section IDSTR (default \"vfio\"),\n"
+		"                         e.g. 0000:00:04.0/vfio as QEMU's vfio-pci names it\n"
 		"  -b, --buffer-size N    read buffer (default: MIN(1 MiB, stop-copy size))\n"
 		"  -k, --keep-running     return the devices to RUNNING afterwards\n"
 		"  -q, --quiet            no progress\n"
@@ -31,6 +34,7 @@ int save_main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"device", required_argument, NULL, 'd'},
 		{"output", required_argument, NULL, 'o'},
+		{"section", required_argument, NULL, 'S'},
 		{"buffer-size", required_argument, NULL, 'b'},
 		{"keep-running", no_argument, NULL, 'k'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -38,7 +42,9 @@ int save_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *specs[VFM_MAX_DEVICES], *out_path = NULL;
+	const char *specs[VFM_MAX_DEVICES], *names[VFM_MAX_DEVICES], *out_path = NULL;
+	struct renamer ren;
+	size_t nn = 0;
 	struct vfm_handle *devs[VFM_MAX_DEVICES];
 	struct vfm_mig_opts opts = {0};
 	struct progress_state ps;
@@ -50,7 +56,7 @@ int save_main(int argc, char **argv)
 	bool quiet = false;
 	int c, fd, rc, ret = EXIT_FAIL;
 
-	while ((c = getopt_long(argc, argv, "d:o:b:kqvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:o:S:b:kqvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (n == VFM_MAX_DEVICES)
@@ -59,6 +65,12 @@ int save_main(int argc, char **argv)
 			break;
 		case 'o':
 			out_path = optarg;
+			break;
+		case 'S':
+			if (nn == VFM_MAX_DEVICES || !optarg[0] || strlen(optarg) > 255)
+				return usage_error(
+					"save: --section takes 1..255 bytes, once per device");
+			names[nn++] = optarg;
 			break;
 		case 'b':
 			if (parse_buffer_size("save", optarg, &opts.buf_size))
@@ -75,6 +87,8 @@ int save_main(int argc, char **argv)
 	}
 	if (!n || !out_path || optind != argc)
 		return usage_error("save: expected --device DEVICE and -o FILE");
+	if (nn > n)
+		return usage_error("save: more --section names than devices");
 	install_signals();
 	for (opened = 0; opened < n; opened++) {
 		if (open_device(specs[opened], &devs[opened]))
@@ -92,7 +106,20 @@ int save_main(int argc, char **argv)
 	}
 	vfm_chan_init(&ch, fd, out_path);
 	progress_opts(&opts, &ps, quiet);
-	rc = vfm_save(devs, n, &ch, &opts, &st, err, sizeof(err));
+	if (nn && (rc = renamer_start(&ren, &ch, names, nn))) {
+		fail("save: cannot start renaming the sections: %s", strerror(-rc));
+		goto out;
+	}
+	if (nn) {
+		struct vfm_chan eng;
+
+		vfm_chan_init(&eng, ren.sv[1], out_path);
+		rc = vfm_save(devs, n, &eng, &opts, &st, err, sizeof(err));
+		if (renamer_end(&ren) && !rc)
+			rc = vfm_errf(err, sizeof(err), ren.rc, "%s", ren.err);
+	} else {
+		rc = vfm_save(devs, n, &ch, &opts, &st, err, sizeof(err));
+	}
 	progress_end(&ps);
 	if (fd != STDOUT_FILENO) {
 		if (!rc && ((fsync(fd) && errno != EINVAL) || rename(tmp, out_path)))

@@ -5,7 +5,7 @@
 # logs back to the host. Prints "VFM-TAP: ok|not ok - NAME" lines like guest/tier.sh, then
 # "VFM-TAP-END: N"; exits 0 once it ran to its end.
 #
-# Devices: A..H are mtty-2 (2 ports, 96 bytes of state), X is mtty-1. QEMU names the
+# Devices: A..I are mtty-2 (2 ports, 96 bytes of state), X is mtty-1. QEMU names the
 # device's section 0000:00:04.0/vfio (addr=0x4 on q35's root bus). A destination always
 # gets `cont` before it quits: an mtty closed while RESUMING and reopened oopses 6.12
 # (../shared/docs/qemu-recipe.md); the destinations of failed migrations (X, and H after
@@ -53,14 +53,14 @@ types=/sys/class/mdev_bus/mtty/mdev_supported_types
 uuid() { echo "7a1d0c5e-0000-4000-8000-0000000000$1"; }
 cdev_of() { echo "vfio:/dev/vfio/devices/$(ls "/sys/bus/mdev/devices/$(uuid "$1")/vfio-dev")"; }
 setup_devices() {
-	for d in 01 02 03 04 05 06 07 08; do
+	for d in 01 02 03 04 05 06 07 08 09; do
 		uuid $d >"$types/mtty-2/create" || return 1
 	done
 	uuid 11 >"$types/mtty-1/create" || return 1
-	for d in 01 02 03 04 05 06 07 08 11; do echo "$d: $(cdev_of $d)"; done
+	for d in 01 02 03 04 05 06 07 08 09 11; do echo "$d: $(cdev_of $d)"; done
 }
-t "qemu: create eight mtty-2 and one mtty-1 mdevs" setup_devices || finish
-A=01 B=02 C=03 D=04 E=05 F=06 G=07 H=08 X=11
+t "qemu: create nine mtty-2 and one mtty-1 mdevs" setup_devices || finish
+A=01 B=02 C=03 D=04 E=05 F=06 G=07 H=08 I=09 X=11
 
 # ---- helpers -------------------------------------------------------------------------------
 qemu_args() { # qemu_args NAME DEVICE: the inner VM, a QMP socket /tmp/NAME.qmp
@@ -158,6 +158,26 @@ t "qemu: load without --section takes the only VFIO section (into D)" \
 	sh -c "$VM load -q -d $(cdev_of $D) -i $OUT/file.mig && $UART $(cdev_of $D) check 11"
 t "qemu: load --section of a missing section lists the stream's VFIO sections" \
 	sh -c "! $VM load -q -d $(cdev_of $D) -i $OUT/file.mig --section 0000:00:05.0/vfio 2>$OUT/nosec.err; cat $OUT/nosec.err; grep -q '$SEC' $OUT/nosec.err"
+
+# A stream of ours, its section named as QEMU names the device: QEMU refuses it (it has no
+# configuration record), before its device is touched.
+ours_refused() {
+	local i=0
+	run $VM save -q -d "$(cdev_of $C)" -o "$OUT/ours.vfm" --section "$SEC" || return 1
+	$VM inspect -s "$OUT/ours.vfm"
+	start_qemu ours $I -incoming defer && qmp ours wait-status:inmigrate &&
+		qmp ours '{"execute":"migrate-incoming","arguments":{"uri":"file:/tmp/out/ours.vfm"}}' ||
+		return 1
+	while kill -0 "$pid_ours" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	stop_qemu ours
+	cat "$OUT/ours.log"
+	grep -q "Configuration section missing" "$OUT/ours.log"
+}
+t "qemu: QEMU refuses a vfio-mig stream (save --section $SEC): \"Configuration section missing\"" \
+	ours_refused
 
 # ---- 2: live over TCP, with pre-copy, with and without switchover-ack -------------------
 # live NAME SRC DST SEED ACK: a running source migrates through a relay that keeps the
