@@ -19,6 +19,6 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 meson install -C "$BUILD" --no-rebuild --destdir "$root" >/dev/null
 lib=$(find "$root" -name 'libvfio-mig.so.*.*.*' -type f)
-tests/package/abi.sh dump "$lib" tests/package/libvfio-mig.abi
+tests/package/abi.sh dump "$lib" "$PWD/include/vfio-mig" tests/package/libvfio-mig.abi
 echo "abi-baseline: tests/package/libvfio-mig.abi from $(basename "$lib"):" \
 	"$(grep -c '<elf-symbol name=' tests/package/libvfio-mig.abi) symbols"

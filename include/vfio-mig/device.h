@@ -83,13 +83,20 @@ struct vfm_device_config {
 /* A session id: 0 = none; each session opened gets a new, never reused id. */
 typedef uint64_t vfm_session_id;
 
+/* Creates a device in RUNNING; opaque is handed to every callback. The config is copied;
+ * ops must outlive the device. -EINVAL without STOP_COPY in flags, without step, save or
+ * load, without precopy_info for PRE_COPY, or with only some of the log_* callbacks;
+ * -ENOMEM. */
 int vfm_device_create(const struct vfm_device_config *cfg, const struct vfm_device_ops *ops,
 		      void *opaque, struct vfm_device **out);
+/* Frees the device (NULL is fine); no other thread may be using it. */
 void vfm_device_destroy(struct vfm_device *dev);
 
+/* The VFM_MIGRATION_* flags the device was created with. */
 uint64_t vfm_device_flags(const struct vfm_device *dev);
 /* The deliberate violations the device was created with (enum vfm_violation). */
 uint32_t vfm_device_violations(const struct vfm_device *dev);
+/* The config's name (a copy kept by the device). */
 const char *vfm_device_name(const struct vfm_device *dev);
 
 /* SET MIG_DEVICE_STATE: runs the kernel's path. On success *opened is the id of the

@@ -21,7 +21,9 @@
 
 struct vfm_dma;
 
+/* An empty DMA space (no regions, no logging). 0 or -ENOMEM. */
 int vfm_dma_create(struct vfm_dma **out);
+/* Frees it (NULL is fine); the mapped memory itself is the transport's. */
 void vfm_dma_destroy(struct vfm_dma *dma);
 
 /* The transport's side: vaddr is where [iova, iova + len) is mapped in this process.

@@ -37,6 +37,7 @@ enum vfm_phase {
 	VFM_PHASE_NR,
 };
 
+/* "setup", "pre-copy", "stop-copy", "load", "resume", "done"; "?" out of range. */
 const char *vfm_phase_name(enum vfm_phase p);
 
 struct vfm_progress {

@@ -98,29 +98,47 @@ void vfm_handle_close(struct vfm_handle *h);
 void vfm_handle_init(struct vfm_handle *h, const struct vfm_handle_ops *ops, const char *name,
 		     const struct vfm_logger *log);
 
+/* The handle's name in its messages (for vfm_handle_open(), the spec). */
 const char *vfm_handle_name(const struct vfm_handle *h);
+/* The reason for the handle's last failure, naming the device and the state. */
 const char *vfm_handle_error(const struct vfm_handle *h);
 
+/*
+ * The migration uAPI, one call each; 0 or a negative errno with the reason in
+ * vfm_handle_error(). get_flags: VFM_MIGRATION_*. set_state: SET MIG_DEVICE_STATE, *opened
+ * gets the new session or NULL. get_state: GET MIG_DEVICE_STATE. data_size:
+ * MIG_DATA_SIZE (the stop-copy length). reset: VFIO_DEVICE_RESET (the device is RUNNING
+ * after it). feature: a raw VFIO_DEVICE_FEATURE (header and payload in buf), for the
+ * conformance checker; -EOPNOTSUPP where the transport has none.
+ */
 int vfm_handle_get_flags(struct vfm_handle *h, uint64_t *flags);
-/* SET MIG_DEVICE_STATE; *opened gets the new session or NULL. */
 int vfm_handle_set_state(struct vfm_handle *h, uint32_t state, struct vfm_session **opened);
 int vfm_handle_get_state(struct vfm_handle *h, uint32_t *state);
 int vfm_handle_data_size(struct vfm_handle *h, uint64_t *len);
 int vfm_handle_reset(struct vfm_handle *h);
 int vfm_handle_feature(struct vfm_handle *h, void *buf, size_t buf_len,
 		       struct vfm_session **opened);
+/* The data fd of a session: bytes read (0 at the end of the stream; in PRE_COPY, 0 or
+ * -ENOMSG when there is nothing more for now) or written, or a negative errno. */
 ssize_t vfm_session_read(struct vfm_session *s, void *buf, size_t len);
 ssize_t vfm_session_write(struct vfm_session *s, const void *buf, size_t len);
 /* Writes all of buf, retrying short writes. 0 or a negative errno. */
 int vfm_session_write_all(struct vfm_session *s, const void *buf, size_t len);
+/* VFIO_MIG_GET_PRECOPY_INFO on the session (a PRE_COPY state only). */
 int vfm_session_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty);
+/* Closes the data fd (NULL is fine); sessions are closed before their handle. */
 void vfm_session_close(struct vfm_session *s);
+/* DMA dirty logging (uAPI DMA_LOGGING_START / STOP / REPORT): -ENOTTY where the device
+ * has none. report sets a bit per page of [iova, iova + length) written since the last
+ * report. */
 int vfm_handle_log_start(struct vfm_handle *h,
 			 const struct vfm_device_feature_dma_logging_range *ranges, uint32_t n,
 			 uint64_t *page_size);
 int vfm_handle_log_stop(struct vfm_handle *h);
 int vfm_handle_log_report(struct vfm_handle *h, uint64_t iova, uint64_t length, uint64_t page_size,
 			  uint64_t *bitmap);
+/* The sample device's checksum (vfm_testdev_checksum()), where the transport can read
+ * it: -ENOTSUP otherwise. */
 int vfm_handle_checksum(struct vfm_handle *h, uint64_t *sum);
 /* The client memory mapped for the device's DMA: 0, or -ENOENT when there is none. */
 int vfm_handle_dma_memory(struct vfm_handle *h, void **ptr, uint64_t *iova, uint64_t *size);

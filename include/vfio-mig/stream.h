@@ -32,6 +32,7 @@ struct vfm_chan {
 	char err[VFM_STREAM_ERR_LEN];
 };
 
+/* A channel over fd (not owned until vfm_chan_close()); name is for messages. */
 void vfm_chan_init(struct vfm_chan *ch, int fd, const char *name);
 /* Writes all of buf (retrying short writes and EINTR). 0 or a negative errno. */
 int vfm_chan_write(struct vfm_chan *ch, const void *buf, size_t len);
@@ -79,6 +80,8 @@ struct vfm_ctl_msg {
 	char payload[VFM_CTL_MAX_PAYLOAD + 1]; /* NUL-terminated for convenience */
 };
 
+/* Sends one message (enum vfm_ctl_type): 0, -EINVAL beyond VFM_CTL_MAX_PAYLOAD, or the
+ * channel's error. */
 int vfm_ctl_send(struct vfm_chan *ch, uint8_t type, const void *payload, uint16_t len);
 /* Sends FAIL with an errno and a reason. */
 int vfm_ctl_send_fail(struct vfm_chan *ch, int err, const char *reason);

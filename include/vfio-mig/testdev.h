@@ -69,17 +69,23 @@ struct vfm_testdev_config {
 
 struct vfm_testdev;
 
+/* The defaults: 64 MiB, seed 1, no workload, P2P and PRE_COPY on, -ENOMSG, no faults. */
 void vfm_testdev_config_default(struct vfm_testdev_config *cfg);
 /* Parses a spec into cfg (which holds defaults or earlier values). 0 or -EINVAL with the
  * reason in err. */
 int vfm_testdev_parse(const char *spec, struct vfm_testdev_config *cfg, char *err, size_t errlen);
 
+/* Creates the device and starts its workload thread (idle without a dirty rate). 0 or a
+ * negative errno with the reason in err. */
 int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 		       const struct vfm_logger *log, struct vfm_testdev **out, char *err,
 		       size_t errlen);
+/* Stops the workload and frees everything (NULL is fine). */
 void vfm_testdev_destroy(struct vfm_testdev *td);
 
+/* The struct vfm_device it is, for vfm_local_wrap() or a vfio-user server. */
 struct vfm_device *vfm_testdev_device(struct vfm_testdev *td);
+/* The configuration it was created with. */
 const struct vfm_testdev_config *vfm_testdev_config(const struct vfm_testdev *td);
 
 /* Checksum of the whole state: the 64-bit hashes of its 64 KiB chunks, folded. */

@@ -310,8 +310,11 @@ static inline uint32_t vfm_vu_max_msg(uint32_t xfer)
 
 /* ---- codec ---- */
 
+/* "VERSION", "DMA_MAP", ...; "UNKNOWN" for a number without a name. */
 const char *vfm_vu_cmd_name(uint32_t cmd);
 
+/* Fill a header: a command (msg_size counts the header), the reply to req, or an error
+ * reply to req carrying errno err (either sign). */
 void vfm_vu_hdr_command(struct vfm_vu_hdr *h, uint16_t id, uint16_t cmd, uint32_t msg_size,
 			bool no_reply);
 void vfm_vu_hdr_reply(struct vfm_vu_hdr *h, const struct vfm_vu_hdr *req, uint32_t msg_size);

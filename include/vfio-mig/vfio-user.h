@@ -116,8 +116,11 @@ int vfm_vu_server_run(struct vfm_vu_server *srv, volatile sig_atomic_t *stop);
  */
 int vfm_vu_server_serve_fd(struct vfm_vu_server *srv, int fd, volatile sig_atomic_t *stop);
 
+/* The reason for the server's last failure. */
 const char *vfm_vu_server_error(const struct vfm_vu_server *srv);
+/* The socket path it listens on ("" for a socket given by fd). */
 const char *vfm_vu_server_path(const struct vfm_vu_server *srv);
+/* A copy of the counters (struct vfm_vu_server_stats). */
 void vfm_vu_server_get_stats(const struct vfm_vu_server *srv, struct vfm_vu_server_stats *st);
 
 /*
@@ -190,6 +193,7 @@ struct vfm_vu_client_info {
 	bool testdev; /* BAR0 carries the sample registers */
 	uint16_t vendor, device;
 };
+/* Fills info for a vfio-user handle: 0, or -EINVAL for another kind of handle. */
 int vfm_vu_client_info(struct vfm_handle *h, struct vfm_vu_client_info *info);
 
 /* Raw register access through REGION_READ / REGION_WRITE (count up to max_read/write). */

@@ -1,26 +1,33 @@
 #!/bin/bash
 # The exported ABI of libvfio-mig.so, with libabigail (Debian: abigail-tools).
-#   abi.sh dump  LIB OUT          write LIB's ABI to OUT
-#   abi.sh check BASELINE LIB     compare LIB with the baseline
-# The ABI is what the exported functions reach: their types, and every type those reach.
-# (No --headers-dir filter: it matches the paths the debug information names, so a build
-# elsewhere would see every public type as private and let its changes through.)
+#   abi.sh dump  LIB HEADERS OUT          write LIB's ABI to OUT
+#   abi.sh check BASELINE LIB HEADERS     compare LIB with the baseline
+# The ABI is what the exported functions reach. HEADERS is the include/vfio-mig/ the
+# library was built from: libabigail matches it against the paths in the debug
+# information, and types defined elsewhere (struct vfm_testdev, opaque in its header) are
+# private, their layout free to change. A folder that does not match would make every
+# type private, so a dump without one full public structure is an error.
 # check fails (exit 1) on an incompatible change -- a function or variable removed, or
 # changed (its type, or a type it reaches: a structure's size or layout) -- unless the
 # soname changed too. Added functions are compatible. A soname bump passes with a note:
 # regenerate the baseline then (scripts/abi-baseline.sh).
 set -uo pipefail
 
-dump() { # dump LIB OUT
+dump() { # dump LIB HEADERS OUT
 	abidw --no-corpus-path --no-comp-dir-path --no-show-locs --type-id-style hash \
-		--drop-undefined-syms --exported-interfaces-only --out-file "$2" "$1"
+		--drop-undefined-syms --exported-interfaces-only --headers-dir "$2" \
+		--drop-private-types --out-file "$3" "$1" || return 1
+	grep -q "<class-decl name='vfm_[a-z_]*' size-in-bits=" "$3" || {
+		echo "abi: no public structure in the ABI of $1: is $2 the folder it was built from?"
+		return 1
+	}
 }
 
 soname_of_xml() { sed -n "s/.*<abi-corpus [^>]*soname='\([^']*\)'.*/\1/p" "$1" | head -n 1; }
 soname_of_lib() { readelf -d "$1" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'; }
 
-check() { # check BASELINE LIB
-	local base=$1 lib=$2 old new out rc removed changed
+check() { # check BASELINE LIB HEADERS
+	local base=$1 lib=$2 headers=$3 old new out rc removed changed
 	old=$(soname_of_xml "$base")
 	new=$(soname_of_lib "$lib")
 	if [ -z "$old" ] || [ -z "$new" ]; then
@@ -32,7 +39,8 @@ check() { # check BASELINE LIB
 			"regenerate the baseline with scripts/abi-baseline.sh"
 		return 0
 	fi
-	out=$(abidiff --no-show-locs --exported-interfaces-only "$base" "$lib" 2>&1)
+	dump "$lib" "$headers" "$TMP/new.abi" || return 1
+	out=$(abidiff --no-show-locs "$base" "$TMP/new.abi" 2>&1)
 	rc=$?
 	if [ $((rc & 3)) -ne 0 ]; then
 		printf 'abi: abidiff failed (exit %d)\n%s\n' "$rc" "$out"
@@ -57,8 +65,10 @@ check() { # check BASELINE LIB
 	return 0
 }
 
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
 case "${1:-}" in
-dump) [ $# -eq 3 ] && dump "$2" "$3" ;;
-check) [ $# -eq 3 ] && check "$2" "$3" ;;
-*) echo "usage: $0 dump LIB OUT | check BASELINE LIB" >&2; exit 2 ;;
+dump) [ $# -eq 4 ] && dump "$2" "$3" "$4" ;;
+check) [ $# -eq 4 ] && check "$2" "$3" "$4" ;;
+*) echo "usage: $0 dump LIB HEADERS OUT | check BASELINE LIB HEADERS" >&2; exit 2 ;;
 esac

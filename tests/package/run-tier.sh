@@ -3,8 +3,8 @@
 #   - make install and meson install into DESTDIR, with PREFIX honoured: the shared library
 #     and its soname link, the archive, vfio-mig.pc, the headers, the tool, the man pages
 #     and the completion;
-#   - the shared library exports exactly the functions the public headers declare, and
-#     each installed header compiles on its own;
+#   - the shared library exports exactly the functions the public headers declare, each
+#     installed header compiles on its own, and documents every function it declares;
 #   - examples/ and the vfio-mig(3) example, built out of the tree against the installed
 #     library through pkg-config, and run;
 #   - the exported ABI against the checked-in baseline (tests/package/abi.sh);
@@ -37,7 +37,7 @@ check() {
 }
 # Every test this tier has, for skipping them all with one reason.
 ALL=("make install (PREFIX, DESTDIR)" "meson install (DESTDIR)" "exports"
-	"installed headers compile alone" "examples build through pkg-config"
+	"installed headers compile alone" "public functions documented" "examples build through pkg-config"
 	"migrate-two: two sample devices" "device-server: two example devices over vfio-user"
 	"vfio-mig(3) example" "ABI against the baseline" "dpkg-buildpackage"
 	"package contents and dependencies" "unpacked packages: pkg-config and an example"
@@ -138,6 +138,7 @@ headers_alone() {
 	done
 }
 check "installed headers compile alone" headers_alone
+check "every public function documented in its header" tests/package/doc-check.py "$HEADERS"
 
 # The examples, copied out of the tree and built the way their Makefile says.
 cp -r examples "$T/examples"
@@ -210,7 +211,7 @@ check "vfio-mig(3) example builds and migrates" man_example
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR LD_LIBRARY_PATH
 
 if [ -f "$BASELINE" ]; then
-	check "ABI against the baseline ($BASELINE)" tests/package/abi.sh check "$BASELINE" "$LIB"
+	check "ABI against the baseline ($BASELINE)" tests/package/abi.sh check "$BASELINE" "$LIB" "$SRC/include/vfio-mig"
 else
 	not_ok "ABI against the baseline: $BASELINE is missing (scripts/abi-baseline.sh)"
 fi
