@@ -63,4 +63,36 @@ expect_exit 0 "the named stream loads in order without --section" \
 expect_exit 2 "save: more --section names than devices" \
 	"$VFIO_MIG" save -q -d local:testdev,size=1M -o "$TMP/x.vfm" --section a --section b
 
+# migrate --section over a socket to receive --section: the names travel and are checked.
+wait_sock() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done; return 1; }
+recv() { # recv NAME... : a receive of two devices in the background, checking the names
+	rm -f "$TMP/r.sock"
+	"$VFIO_MIG" receive -q -L "sock:$TMP/r.sock" -T 60 -d local:testdev,size=2M \
+		-d local:testdev,size=1M "$@" >"$TMP/recv.out" 2>&1 &
+	rpid=$!
+	wait_sock "$TMP/r.sock"
+}
+recv --section "$SEC" --section 0000:00:05.0/vfio
+expect_exit 0 "migrate --section over a socket" "$VFIO_MIG" migrate -q -f local:testdev,size=2M,seed=7 \
+	-f local:testdev,size=1M,seed=8 --to "sock:$TMP/r.sock" --section "$SEC" --section 0000:00:05.0/vfio
+src=$(checksum_of "source ")
+wait "$rpid" && ok "receive --section takes the named sections" || nok "receive: $(cat "$TMP/recv.out")"
+grep -q "^local:testdev,size=2M checksum: $src$" "$TMP/recv.out" && ok "the first device's state arrives" ||
+	nok "checksums: $(cat "$TMP/recv.out")"
+recv --section "$SEC" --section 0000:00:06.0/vfio
+expect_exit 1 "a section named otherwise fails the migration" "$VFIO_MIG" migrate -q \
+	-f local:testdev,size=2M,seed=7 -f local:testdev,size=1M,seed=8 --to "sock:$TMP/r.sock" \
+	--section "$SEC" --section 0000:00:05.0/vfio
+grep -q "source local:testdev,size=2M,seed=7: RUNNING, checksum $src" "$TMP/last.err" &&
+	ok "the source runs on with its state" || nok "source after the refusal: $(last_err)"
+wait "$rpid"
+[ $? -eq 1 ] && grep -q 'device section 1 is "0000:00:05.0/vfio", not the --section "0000:00:06.0/vfio"' \
+	"$TMP/recv.out" && ok "receive names the mismatch" || nok "receive: $(cat "$TMP/recv.out")"
+expect_exit 0 "migrate --section to a file" "$VFIO_MIG" migrate -q -f local:testdev,size=1M,seed=9 \
+	--to "file:$TMP/mf.vfm" --section "$SEC"
+expect_exit 0 "receive --section from that file" "$VFIO_MIG" receive -q -L "file:$TMP/mf.vfm" \
+	-d local:testdev,size=1M --section "$SEC"
+expect_exit 2 "migrate --section between devices is refused" "$VFIO_MIG" migrate -q \
+	-f local:testdev,size=1M --to local:testdev,size=1M --section "$SEC"
+
 done_testing

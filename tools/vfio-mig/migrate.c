@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "section-name.h"
 #include "vfio-mig.h"
 
 static void migrate_usage(FILE *f)
@@ -30,6 +31,9 @@ static void migrate_usage(FILE *f)
 		"      --allow-no-p2p         allow several devices although one lacks P2P\n"
 		"      --no-switchover-ack    do not wait for the destination's confirmation\n"
 		"      --single-channel       over a channel, no extra connection per device\n"
+		"  -S, --section IDSTR        over a channel, name the next device's section IDSTR\n"
+		"                             (default \"vfio\"; e.g. 0000:00:04.0/vfio as QEMU;\n"
+		"                             one connection for all devices then)\n"
 		"  -b, --buffer-size N        read buffer (default: MIN(1 MiB, stop-copy size))\n"
 		"  -j, --json FILE            write every phase, round and timing as JSON\n"
 		"  -q, --quiet                no progress\n"
@@ -48,6 +52,8 @@ enum {
 struct migrate_args {
 	const char *from[VFM_MAX_DEVICES], *to[VFM_MAX_DEVICES];
 	size_t nf, nt;
+	const char *names[VFM_MAX_DEVICES];
+	size_t nn;
 	const char *json;
 	bool quiet;
 	struct vfm_mig_opts opts;
@@ -76,6 +82,7 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		{"allow-no-p2p", no_argument, NULL, OPT_NO_P2P},
 		{"no-switchover-ack", no_argument, NULL, OPT_NO_ACK},
 		{"single-channel", no_argument, NULL, OPT_SINGLE},
+		{"section", required_argument, NULL, 'S'},
 		{"buffer-size", required_argument, NULL, 'b'},
 		{"json", required_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -86,7 +93,7 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 	int c, rc;
 
 	a->opts.precopy = true;
-	while ((c = getopt_long(argc, argv, "f:t:l:m:b:j:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:t:l:m:b:j:S:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			if (a->nf == VFM_MAX_DEVICES)
@@ -128,6 +135,12 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		case 'j':
 			a->json = optarg;
 			break;
+		case 'S':
+			if (a->nn == VFM_MAX_DEVICES || !optarg[0] || strlen(optarg) > 255)
+				return usage_error(
+					"migrate: --section takes 1..255 bytes, once per device");
+			a->names[a->nn++] = optarg;
+			break;
 		default:
 			rc = common_option(c, &a->quiet, migrate_usage);
 			if (rc >= 0)
@@ -138,8 +151,13 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		return usage_error("migrate: unexpected argument '%s'", argv[optind]);
 	if (!a->nf)
 		return usage_error("migrate: expected --from DEVICE");
+	if (a->nn > a->nf)
+		return usage_error("migrate: more --section names than devices");
 	if (a->nt == 1 && vfm_chan_is_uri(a->to[0]))
 		return 0;
+	if (a->nn)
+		return usage_error(
+			"migrate: --section names a stream's sections: only with --to CHANNEL");
 	if (a->nf != a->nt)
 		return usage_error(
 			"migrate: expected as many --to as --from devices, or one channel");
@@ -150,9 +168,36 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 	return 0;
 }
 
+/* --section: one channel, the stream's device sections renamed on their way into it. */
+static int send_named(struct migrate_args *a, struct vfm_handle **src, struct vfm_mig_stats *st,
+		      char *err, size_t errlen)
+{
+	bool file = !strncmp(a->to[0], "file:", 5);
+	struct vfm_chan out, eng;
+	struct renamer ren;
+	int rc = vfm_chan_open_out(a->to[0], &out, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = renamer_start(&ren, out.fd, false, !file, a->names, a->nn);
+	if (rc) {
+		vfm_chan_close(&out);
+		return vfm_errf(err, errlen, rc, "cannot start renaming the sections");
+	}
+	vfm_chan_init(&eng, ren.sv[1], a->to[0]);
+	rc = file ? vfm_save(src, a->nf, &eng, &a->opts, st, err, errlen)
+		  : vfm_send(src, a->nf, &eng, &a->opts, st, err, errlen);
+	if (renamer_end(&ren) && !rc)
+		rc = vfm_errf(err, errlen, ren.rc, "%s", ren.err);
+	vfm_chan_close(&out);
+	return rc;
+}
+
 static int run_migration(struct migrate_args *a, struct vfm_handle **src, struct vfm_handle **dst,
 			 struct vfm_mig_stats *st, char *err, size_t errlen)
 {
+	if (!dst[0] && a->nn)
+		return send_named(a, src, st, err, errlen);
 	if (!dst[0])
 		return vfm_send_uri(src, a->nf, a->to[0], &a->opts, st, err, errlen);
 	return vfm_migrate(src, dst, a->nf, &a->opts, st, err, errlen);

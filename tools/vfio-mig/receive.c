@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "section-name.h"
 #include "util.h"
 #include "vfio-mig.h"
 
@@ -22,21 +23,53 @@ static void receive_usage(FILE *f)
 		"  -L, --listen CHANNEL   where to wait\n"
 		"  -d, --device DEVICE    a destination device (repeatable)\n"
 		"  -T, --timeout S        give up when no source connects in time (default: wait)\n"
+		"  -S, --section IDSTR    the next device's section must be named IDSTR (as the\n"
+		"                         source's --section named it); one connection then\n"
 		"  -j, --json FILE        write the timings as JSON\n"
 		"  -q, --quiet            no progress\n"
 		"  -v, --verbose          more messages (repeat for traces)\n",
 		prog);
 }
 
+/* --section: one connection (or the file), its device sections' names checked on the way. */
+static int receive_named(struct vfm_handle **devs, size_t n, int lfd, struct vfm_chan *ch,
+			 int timeout_ms, const char *const *names, size_t nn,
+			 const struct vfm_mig_opts *opts, struct vfm_mig_stats *st, char *err,
+			 size_t errlen)
+{
+	struct vfm_chan eng;
+	struct renamer ren;
+	int rc = lfd >= 0 ? vfm_chan_accept(lfd, ch, timeout_ms, err, errlen) : 0;
+
+	if (rc)
+		return rc;
+	rc = renamer_start(&ren, ch->fd, true, lfd >= 0, names, nn);
+	if (rc)
+		return vfm_errf(err, errlen, rc, "cannot start checking the sections");
+	vfm_chan_init(&eng, ren.sv[1], ch->name);
+	rc = lfd >= 0 ? vfm_receive(devs, n, &eng, opts, st, err, errlen)
+		      : vfm_load(devs, n, &eng, opts, st, err, errlen);
+	if (renamer_end(&ren) && (!rc || ren.rc == -EBADMSG))
+		rc = vfm_errf(err, errlen, ren.rc, "%s", ren.err);
+	return rc;
+}
+
 int receive_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, 'L'},  {"device", required_argument, NULL, 'd'},
-		{"timeout", required_argument, NULL, 'T'}, {"json", required_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},	   {"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	   {0},
+		{"listen", required_argument, NULL, 'L'},
+		{"device", required_argument, NULL, 'd'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"json", required_argument, NULL, 'j'},
+		{"section", required_argument, NULL, 'S'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
-	const char *specs[VFM_MAX_DEVICES], *listen_uri = NULL, *json = NULL;
+	const char *specs[VFM_MAX_DEVICES], *names[VFM_MAX_DEVICES], *listen_uri = NULL,
+								     *json = NULL;
+	size_t nn = 0;
 	struct vfm_handle *devs[VFM_MAX_DEVICES] = {0};
 	struct vfm_mig_opts opts = {0};
 	struct progress_state ps;
@@ -48,7 +81,7 @@ int receive_main(int argc, char **argv)
 	int c, lfd = -1, rc, timeout_ms = -1, ret = EXIT_FAIL;
 	uint64_t v;
 
-	while ((c = getopt_long(argc, argv, "L:d:T:j:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "L:d:T:j:S:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
 			listen_uri = optarg;
@@ -66,6 +99,12 @@ int receive_main(int argc, char **argv)
 		case 'j':
 			json = optarg;
 			break;
+		case 'S':
+			if (nn == VFM_MAX_DEVICES || !optarg[0] || strlen(optarg) > 255)
+				return usage_error(
+					"receive: --section takes 1..255 bytes, once per device");
+			names[nn++] = optarg;
+			break;
 		default:
 			rc = common_option(c, &quiet, receive_usage);
 			if (rc >= 0)
@@ -74,6 +113,8 @@ int receive_main(int argc, char **argv)
 	}
 	if (!listen_uri || !n || optind != argc)
 		return usage_error("receive: expected --listen CHANNEL and --device DEVICE");
+	if (nn > n)
+		return usage_error("receive: more --section names than devices");
 	if (!vfm_chan_is_uri(listen_uri))
 		return usage_error("receive: '%s' is not a channel (tcp:, sock:, file:)",
 				   listen_uri);
@@ -93,7 +134,10 @@ int receive_main(int argc, char **argv)
 		goto out;
 	}
 	progress_opts(&opts, &ps, quiet);
-	if (lfd >= 0)
+	if (nn)
+		rc = receive_named(devs, n, lfd, &ch, timeout_ms, names, nn, &opts, &st, err,
+				   sizeof(err));
+	else if (lfd >= 0)
 		rc = vfm_receive_listen(devs, n, lfd, timeout_ms, &opts, &st, err, sizeof(err));
 	else
 		rc = vfm_load(devs, n, &ch, &opts, &st, err, sizeof(err));

@@ -106,7 +106,7 @@ int save_main(int argc, char **argv)
 	}
 	vfm_chan_init(&ch, fd, out_path);
 	progress_opts(&opts, &ps, quiet);
-	if (nn && (rc = renamer_start(&ren, &ch, names, nn))) {
+	if (nn && (rc = renamer_start(&ren, fd, false, false, names, nn))) {
 		fail("save: cannot start renaming the sections: %s", strerror(-rc));
 		goto out;
 	}

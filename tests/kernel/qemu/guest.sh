@@ -5,7 +5,7 @@
 # logs back to the host. Prints "VFM-TAP: ok|not ok - NAME" lines like guest/tier.sh, then
 # "VFM-TAP-END: N"; exits 0 once it ran to its end.
 #
-# Devices: A..I are mtty-2 (2 ports, 96 bytes of state), X is mtty-1. QEMU names the
+# Devices: A..J are mtty-2 (2 ports, 96 bytes of state), X is mtty-1. QEMU names the
 # device's section 0000:00:04.0/vfio (addr=0x4 on q35's root bus). A destination always
 # gets `cont` before it quits: an mtty closed while RESUMING and reopened oopses 6.12
 # (../shared/docs/qemu-recipe.md); the destinations of failed migrations (X, and H after
@@ -53,14 +53,14 @@ types=/sys/class/mdev_bus/mtty/mdev_supported_types
 uuid() { echo "7a1d0c5e-0000-4000-8000-0000000000$1"; }
 cdev_of() { echo "vfio:/dev/vfio/devices/$(ls "/sys/bus/mdev/devices/$(uuid "$1")/vfio-dev")"; }
 setup_devices() {
-	for d in 01 02 03 04 05 06 07 08 09; do
+	for d in 01 02 03 04 05 06 07 08 09 10; do
 		uuid $d >"$types/mtty-2/create" || return 1
 	done
 	uuid 11 >"$types/mtty-1/create" || return 1
-	for d in 01 02 03 04 05 06 07 08 09 11; do echo "$d: $(cdev_of $d)"; done
+	for d in 01 02 03 04 05 06 07 08 09 10 11; do echo "$d: $(cdev_of $d)"; done
 }
-t "qemu: create nine mtty-2 and one mtty-1 mdevs" setup_devices || finish
-A=01 B=02 C=03 D=04 E=05 F=06 G=07 H=08 I=09 X=11
+t "qemu: create ten mtty-2 and one mtty-1 mdevs" setup_devices || finish
+A=01 B=02 C=03 D=04 E=05 F=06 G=07 H=08 I=09 J=10 X=11
 
 # ---- helpers -------------------------------------------------------------------------------
 qemu_args() { # qemu_args NAME DEVICE: the inner VM, a QMP socket /tmp/NAME.qmp
@@ -178,6 +178,23 @@ ours_refused() {
 }
 t "qemu: QEMU refuses a vfio-mig stream (save --section $SEC): \"Configuration section missing\"" \
 	ours_refused
+
+# The same stream into a QEMU that expects no configuration record: it loads the section
+# into its vfio-pci device and runs; J then holds C's UART state (seed 11).
+ours_loaded() {
+	local rc
+	start_qemu ours2 $J -incoming defer -global migration.send-configuration=off &&
+		qmp ours2 wait-status:inmigrate &&
+		qmp ours2 '{"execute":"migrate-incoming","arguments":{"uri":"file:/tmp/out/ours.vfm"}}' &&
+		qmp ours2 wait-migrate:completed && qmp ours2 '{"execute":"cont"}' &&
+		qmp ours2 wait-status:running
+	rc=$?
+	stop_qemu ours2
+	cat "$OUT/ours2.log"
+	[ $rc -eq 0 ] && uart $J check 11
+}
+t "qemu: QEMU with send-configuration=off loads that vfio-mig stream: J has C's UART state" \
+	ours_loaded
 
 # ---- 2: live over TCP, with pre-copy, with and without switchover-ack -------------------
 # live NAME SRC DST SEED ACK: a running source migrates through a relay that keeps the
