@@ -196,6 +196,15 @@ struct vfm_vu_client_info {
 /* Fills info for a vfio-user handle: 0, or -EINVAL for another kind of handle. */
 int vfm_vu_client_info(struct vfm_handle *h, struct vfm_vu_client_info *info);
 
+/*
+ * DEVICE_RESET and nothing more. vfm_handle_reset() on a vfio-user handle also finishes
+ * a reset that a server leaves in RESUMING (libvfio-user keeps the migration state
+ * across DEVICE_RESET): it moves the device RESUMING -> STOP -> RUNNING, as the spec's
+ * reset would have. This one does not, for checkers. -EINVAL if h is not a vfio-user
+ * handle.
+ */
+int vfm_vu_device_reset(struct vfm_handle *h);
+
 /* Raw register access through REGION_READ / REGION_WRITE (count up to max_read/write). */
 int vfm_vu_region_read(struct vfm_handle *h, uint32_t region, uint64_t offset, void *buf,
 		       uint32_t count);

@@ -57,6 +57,7 @@ struct ck_res {
 	unsigned checked;    /* observations made */
 	unsigned fails;	     /* observations that broke a "must" */
 	unsigned unverified; /* parts that could not run */
+	bool listed;	     /* every failure's text is in detail (ck_fail_also) */
 	char detail[CK_TEXT];
 	char note[CK_TEXT / 2];
 	char unverified_why[CK_TEXT / 2];
@@ -74,8 +75,12 @@ struct ck {
 	struct vfm_handle *dev, *peer;
 	const struct vfm_check_opts *opts;
 	uint64_t flags, peer_flags;
-	uint64_t cap;			 /* bytes read from one session at most */
-	bool sessions_visible;		 /* session objects are the device's own (not vfio-user) */
+	uint64_t cap;	       /* bytes read from one session at most */
+	bool sessions_visible; /* session objects are the device's own (not vfio-user) */
+	/* A vfio-user device, judged by vfio-user's rules: data_fd unused, MIG_DATA_SIZE and
+	 * pre-copy info only when the server offers them (vfio-mig's extension). */
+	bool vu;
+	bool vu_data_size, vu_precopy_info;
 	bool broken;			 /* dev could not be brought back to RUNNING */
 	struct vfm_session *bag[CK_BAG]; /* sessions to close after the current check */
 	size_t nbag;
@@ -98,6 +103,9 @@ bool ck_cancelled(const struct ck *c);
 void ck_ok(struct ck *c, enum ck_id id);
 /* One observation that breaks a "must": the first one's text is kept. */
 void ck_fail(struct ck *c, enum ck_id id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same, its text added to the first one's (for a check that lists what it saw). */
+void ck_fail_also(struct ck *c, enum ck_id id, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A "should" broken or a documented quirk (kept unless something FAILs). */
 void ck_warn(struct ck *c, enum ck_id id, const char *fmt, ...)

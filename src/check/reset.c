@@ -9,6 +9,9 @@
 
 #include "checks.h"
 #include "util.h"
+#ifdef VFM_HAVE_VFIO_USER
+#include "vfio-mig/vfio-user.h"
+#endif
 
 static const uint32_t order[] = {
 	VFM_STATE_RUNNING,  VFM_STATE_RUNNING_P2P,  VFM_STATE_STOP,	VFM_STATE_STOP_COPY,
@@ -18,8 +21,14 @@ static const uint32_t order[] = {
 static void data_size_in(struct ck *c, uint32_t state)
 {
 	uint64_t len;
-	int rc = vfm_handle_data_size(c->dev, &len);
+	int rc;
 
+	if (c->vu && !c->vu_data_size) {
+		ck_skip(c, CK_DATA_SIZE_EVERY,
+			"the server does not offer MIG_DATA_SIZE (vfio-user defines none)");
+		return;
+	}
+	rc = vfm_handle_data_size(c->dev, &len);
 	if (!rc)
 		ck_ok(c, CK_DATA_SIZE_EVERY);
 	else if (rc == -ENOTTY || rc == -ENOTSUP || rc == -EOPNOTSUPP)
@@ -56,6 +65,17 @@ static void session_after_reset(struct ck *c, uint32_t state, struct vfm_session
 		ck_ok(c, CK_RESET_KILLS);
 }
 
+/* The device's own reset: over vfio-user DEVICE_RESET alone, without the client's
+ * completion of a reset that a server leaves in RESUMING. */
+static int device_reset(struct ck *c)
+{
+#ifdef VFM_HAVE_VFIO_USER
+	if (c->vu)
+		return vfm_vu_device_reset(c->dev);
+#endif
+	return vfm_handle_reset(c->dev);
+}
+
 static void reset_in(struct ck *c, uint32_t state)
 {
 	struct vfm_session *held = NULL;
@@ -78,7 +98,12 @@ static void reset_in(struct ck *c, uint32_t state)
 			      vfm_state_name(state), ck_err(c, c->dev, err));
 		held = NULL;
 	}
-	rc = vfm_handle_reset(c->dev);
+	rc = device_reset(c);
+	if (rc && c->vu) {
+		ck_fail_also(c, CK_RESET_RUNNING, "refused in %s (%s)", vfm_state_name(state),
+			     ck_err(c, c->dev, rc));
+		return;
+	}
 	if (rc) {
 		ck_fail(c, CK_RESET_RUNNING, "the reset in %s failed: %s", vfm_state_name(state),
 			ck_err(c, c->dev, rc));
@@ -87,6 +112,9 @@ static void reset_in(struct ck *c, uint32_t state)
 	if (ck_get(c, c->dev, &st))
 		ck_fail(c, CK_RESET_RUNNING, "after the reset in %s: %s", vfm_state_name(state),
 			c->why);
+	else if (st != VFM_STATE_RUNNING && c->vu)
+		ck_fail_also(c, CK_RESET_RUNNING, "a reset in %s left %s", vfm_state_name(state),
+			     vfm_state_name(st));
 	else if (st != VFM_STATE_RUNNING)
 		ck_fail(c, CK_RESET_RUNNING, "after a reset in %s the device is %s, not RUNNING",
 			vfm_state_name(state), vfm_state_name(st));
@@ -110,6 +138,11 @@ void ck_run_reset(struct ck *c)
 		ck_close_all(c);
 		states++;
 	}
+	if (c->vu && c->res[CK_RESET_RUNNING].fails)
+		ck_fail_also(c, CK_RESET_RUNNING,
+			     "vfio-user's spec puts no state condition on VFIO_USER_DEVICE_RESET "
+			     "and, with the uAPI, has a reset return the device to RUNNING "
+			     "(VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE)");
 	ck_note(c, CK_RESET_RUNNING, "from %u states", states);
 	ck_note(c, CK_DATA_SIZE_EVERY, "in %u states", states);
 }

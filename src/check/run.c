@@ -12,6 +12,9 @@
 
 #include "checks.h"
 #include "util.h"
+#ifdef VFM_HAVE_VFIO_USER
+#include "vfio-mig/vfio-user.h"
+#endif
 
 static const struct vfm_check_info infos[CK_NR] = {
 	[CK_STATE_INITIAL] = {"state.initial", "2.8", "", "the device is RUNNING when opened"},
@@ -159,6 +162,24 @@ void ck_fail(struct ck *c, enum ck_id id, const char *fmt, ...)
 	va_end(ap);
 }
 
+void ck_fail_also(struct ck *c, enum ck_id id, const char *fmt, ...)
+{
+	struct ck_res *r = &c->res[id];
+	size_t used = strlen(r->detail);
+	va_list ap;
+
+	r->checked++;
+	r->verdict = VFM_CHECK_FAIL;
+	r->listed = true;
+	if (r->fails++ && used + 3 < sizeof(r->detail)) {
+		memcpy(r->detail + used, "; ", 3);
+		used += 2;
+	}
+	va_start(ap, fmt);
+	vset(r->detail + used, sizeof(r->detail) - used, fmt, ap);
+	va_end(ap);
+}
+
 void ck_warn(struct ck *c, enum ck_id id, const char *fmt, ...)
 {
 	struct ck_res *r = &c->res[id];
@@ -236,7 +257,7 @@ static void finish(struct ck_res *r)
 	}
 	if (r->verdict == VFM_CHECK_PASS)
 		ck_copy(r->detail, sizeof(r->detail), r->note);
-	if (r->fails > 1)
+	if (r->fails > 1 && !r->listed)
 		append(r->detail, sizeof(r->detail), " (%u failures in all)", r->fails);
 	if (r->unverified)
 		append(r->detail, sizeof(r->detail), "%s%u part%s not verified: %s",
@@ -375,6 +396,17 @@ static int setup(struct ck *c, struct vfm_handle *dev, struct vfm_handle *peer,
 		c->res[i].selected = name_selected(opts->only, infos[i].name);
 	c->res[CK_FINAL_RUNNING].selected = true;
 	c->sessions_visible = strcmp(dev->ops->kind, "vfio-user") != 0;
+	c->vu = !c->sessions_visible;
+#ifdef VFM_HAVE_VFIO_USER
+	{
+		struct vfm_vu_client_info info;
+
+		if (c->vu && vfm_vu_client_info(dev, &info) == 0) {
+			c->vu_data_size = info.mig_data_size;
+			c->vu_precopy_info = info.precopy_info;
+		}
+	}
+#endif
 	rc = vfm_handle_get_flags(dev, &c->flags);
 	if (rc)
 		return rc;

@@ -170,8 +170,10 @@ int ck_recover(struct ck *c, struct vfm_handle *h, uint64_t flags)
 				first, ck_err(c, h, rc));
 	if (recover_by_arcs(c, h, flags) == 0)
 		return 0;
+	/* c->why is the text to quote: copied first, never formatted into itself. */
+	ck_copy(first, sizeof(first), c->why);
 	return vfm_errf(c->why, sizeof(c->why), -EIO,
-			"cannot bring the device back to RUNNING, even after a reset: %s", c->why);
+			"cannot bring the device back to RUNNING, even after a reset: %s", first);
 }
 
 enum ck_probe ck_probe(struct ck *c, struct vfm_session *s, int *err)

@@ -167,14 +167,44 @@ static int vu_data_size(struct vfm_handle *h, uint64_t *len)
 	return get_u64(c, VFM_DEVICE_FEATURE_MIG_DATA_SIZE, len);
 }
 
-static int vu_reset(struct vfm_handle *h)
+int vfm_vu_device_reset(struct vfm_handle *h)
 {
 	struct vu_client *c = vu_client_of(h);
 	char sink[16];
-	int rc = vu_call(c, VFM_VU_DEVICE_RESET, NULL, 0, sink, 0, sizeof(sink), NULL);
+	int rc;
 
+	if (!h || h->ops != &vu_handle_ops)
+		return -EINVAL;
+	rc = vu_call(c, VFM_VU_DEVICE_RESET, NULL, 0, sink, 0, sizeof(sink), NULL);
 	end_session(c);
 	return rc;
+}
+
+/*
+ * A reset ends in RUNNING (the spec's MIG_DEVICE_STATE text, the kernel's uAPI). A server
+ * that keeps its migration state across DEVICE_RESET (libvfio-user since its #844: a
+ * destination stays RESUMING, a source PRE_COPY) is taken on from there to RUNNING,
+ * after the device's own reset has run.
+ */
+static int vu_reset(struct vfm_handle *h)
+{
+	struct vfm_session *none;
+	uint32_t state;
+	int rc = vfm_vu_device_reset(h);
+
+	if (rc || vu_get_state(h, &state) || state == VFM_STATE_RUNNING)
+		return rc;
+	vfm_log(&h->log, VFM_LOG_WARN,
+		"%s: the server kept %s across DEVICE_RESET; the client finishes the reset "
+		"by a SET to RUNNING",
+		h->name, vfm_state_name(state));
+	rc = vu_set_state(h, VFM_STATE_RUNNING, &none);
+	if (rc)
+		return vfm_handle_fail(h, rc,
+				       "the reset left the device %s (%s on the way to "
+				       "RUNNING)",
+				       vfm_state_name(state), strerror(-rc));
+	return 0;
 }
 
 /* A usable session of the right direction. */

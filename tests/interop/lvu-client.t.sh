@@ -22,7 +22,7 @@ for size in ${VFM_INTEROP_SIZES:-0 1 1M 64M 512M}; do
 	n=$(bytes "$size")
 	half=$((n / 100 * 50 + n % 100 * 50 / 100))
 	want="$n 11"
-	((n < 16)) && want="$n 0" # below 16 bytes the state has no room for its seed
+	((n < 24)) && want="$n 0" # below 24 bytes the state has no room for its seed
 
 	t_check "$size: two libvfio-user devices start" pair "$size"
 	t_check "$size: info" "$VFIO_MIG" info "unix:$VFM_OUT/a.sock"

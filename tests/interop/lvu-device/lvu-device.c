@@ -5,9 +5,9 @@
  *
  *   lvu-device --socket PATH [--size N] [--seed S] [--precopy PCT] [--ready FILE]
  *
- * Its state is SIZE bytes (K/M/G suffixes) that follow from SEED: for SIZE >= 16 the
- * magic "VFMLVU01", the seed (little endian), then gen(SEED, i) for byte i; below 16
- * bytes gen(0, i). Saving streams exactly those SIZE bytes: PCT percent of them in
+ * Its state is SIZE bytes (K/M/G suffixes) that follow from SEED: for SIZE >= 24 the
+ * magic "VFMLVU01", the seed and the size (little endian), then gen(SEED, i) for byte i;
+ * below 24 bytes gen(0, i). Saving streams exactly those SIZE bytes: PCT percent of them in
  * PRE_COPY (default 50), the rest in STOP_COPY. Loading checks every byte it is given as
  * it arrives and again when RESUMING ends; a wrong byte fails the write and the
  * RESUMING -> STOP arc, and the device keeps its state. The device serves one client
@@ -36,7 +36,7 @@
 #include "libvfio-user.h"
 
 #define MAGIC	  "VFMLVU01"
-#define HDR	  16
+#define HDR	  24
 #define BAR0_SIZE 32
 
 struct dev {
@@ -47,7 +47,7 @@ struct dev {
 	uint64_t pos; /* bytes of the stream read so far (saving) or received (loading) */
 	/* loading */
 	uint8_t head[HDR];
-	uint64_t rseed;
+	uint64_t rseed, rsize;
 	bool bad;
 	bool reset_in_resume; /* reset since RESUMING began: no data means power-on state */
 	char why[160];
@@ -79,7 +79,9 @@ static void fill(uint64_t size, uint64_t seed, uint64_t off, uint8_t *buf, uint6
 	for (; i < len && off + i < HDR; i++) {
 		uint64_t o = off + i;
 
-		buf[i] = o < 8 ? (uint8_t)MAGIC[o] : (uint8_t)(seed >> (8 * (o - 8)));
+		buf[i] = o < 8	  ? (uint8_t)MAGIC[o]
+			 : o < 16 ? (uint8_t)(seed >> (8 * (o - 8)))
+				  : (uint8_t)(size >> (8 * (o - 16)));
 	}
 	for (; i < len && (off + i) % 8; i++)
 		buf[i] = gen(seed, off + i);
@@ -144,13 +146,20 @@ static void check_bytes(struct dev *d, const uint8_t *p, uint64_t len)
 				if (memcmp(d->head, MAGIC, 8))
 					refuse(d, "not this device's state (no %s magic)", MAGIC);
 				memcpy(&d->rseed, d->head + 8, 8);
+				memcpy(&d->rsize, d->head + 16, 8);
+				if (d->rsize < HDR)
+					refuse(d, "the header gives %" PRIu64 " bytes", d->rsize);
 			}
 			done++;
 			continue;
 		}
 		uint64_t n = len - done < sizeof(want) ? len - done : sizeof(want);
 
-		fill(UINT64_MAX, d->rseed, at, want, n);
+		if (at + n > d->rsize) {
+			refuse(d, "more than the %" PRIu64 " bytes the header gives", d->rsize);
+			return;
+		}
+		fill(d->rsize, d->rseed, at, want, n);
 		for (uint64_t i = 0; i < n; i++)
 			if (p[done + i] != want[i]) {
 				refuse(d,
@@ -176,6 +185,8 @@ static int finish_load(struct dev *d)
 				       i, d->pos);
 				break;
 			}
+	if (!d->bad && d->pos >= HDR && d->pos != d->rsize)
+		refuse(d, "%" PRIu64 " of the %" PRIu64 " bytes arrived", d->pos, d->rsize);
 	if (d->bad) {
 		errno = EINVAL;
 		return -1;
