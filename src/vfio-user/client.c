@@ -300,7 +300,13 @@ static int check_device(struct vu_client *c)
 {
 	struct vfm_vu_device_info di = {.argsz = sizeof(di)};
 	struct iovec iov = {&di, sizeof(di)};
-	int rc = vu_call(c, VFM_VU_DEVICE_GET_INFO, &iov, 1, &di, sizeof(di), 4096, NULL);
+	/* The reply may carry more than the fixed part (a later spec's capabilities): room
+	 * for it, only the fixed part is used. */
+	union {
+		struct vfm_vu_device_info di;
+		uint8_t raw[4096];
+	} rep;
+	int rc = vu_call(c, VFM_VU_DEVICE_GET_INFO, &iov, 1, &rep, sizeof(di), sizeof(rep), NULL);
 
 	if (rc == -EINVAL && stopped(c)) {
 		/* libvfio-user refuses DEVICE_GET_INFO while the device is in STOP or
@@ -313,6 +319,7 @@ static int check_device(struct vu_client *c)
 	}
 	if (rc)
 		return rc;
+	di = rep.di;
 	if (!(di.flags & VFM_VU_DEV_F_PCI) || di.num_regions <= VFM_VU_PCI_CONFIG)
 		return vfm_handle_fail(&c->h, -ENODEV, "not a PCI device (flags 0x%x, %u regions)",
 				       di.flags, di.num_regions);
