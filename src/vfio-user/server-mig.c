@@ -269,7 +269,16 @@ int vu_handle_mig_read(struct vfm_vu_server *srv, struct vu_req *rq)
 	out->argsz = (uint32_t)(sizeof(md) + (size_t)n);
 	out->size = (uint32_t)n;
 	srv->stats.bytes_read += (uint64_t)n;
-	return vu_reply_tx(srv, rq, sizeof(md) + (size_t)n);
+	if ((size_t)n == md.size || srv->c.ext)
+		return vu_reply_tx(srv, rq, sizeof(md) + (size_t)n);
+	/*
+	 * The end of the data, to a client that is not ours: zeros up to the size asked
+	 * after what argsz and size count. libvfio-user's client takes no reply shorter
+	 * than the buffer it offered; a client that frames by msg_size and reads size
+	 * bytes, as the spec's fields allow, takes both.
+	 */
+	memset(srv->tx + fixed + n, 0, md.size - (size_t)n);
+	return vu_reply_tx(srv, rq, sizeof(md) + md.size);
 }
 
 int vu_handle_mig_write(struct vfm_vu_server *srv, struct vu_req *rq)

@@ -1112,6 +1112,52 @@ static void test_precopy_temporary_end(void **state)
 	free(rep);
 }
 
+/*
+ * A client without our extension (these are the caps libvfio-user's sample client
+ * sends) gets the end of the data padded to the size it asked, size and argsz counting
+ * only the data; ours gets it exact (test_precopy_temporary_end).
+ */
+static void test_padded_end_for_plain_client(void **state)
+{
+	struct vu_harness *h = *state;
+	struct vfm_vu_mig_data md = {8 + 4096, 4096}, r;
+	uint8_t *rep = malloc(16 + 8 + 4096);
+	size_t rl, total = 0;
+
+	vh_disconnect(h);
+	assert_int_equal(vh_connect(h), 0);
+	assert_int_equal(
+		vh_version(h,
+			   "{\"capabilities\":{\"max_msg_fds\":32,\"max_data_xfer_size\":1024}}"),
+		0);
+	md = (struct vfm_vu_mig_data){8 + 1024, 1024};
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP), 0);
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP_COPY), 0);
+	for (;;) {
+		assert_int_equal(
+			vh_call(h, VFM_VU_MIG_DATA_READ, &md, sizeof(md), rep, 16 + 8 + 4096, &rl),
+			0);
+		assert_int_equal(rl, 8 + 1024);
+		memcpy(&r, rep, sizeof(r));
+		assert_int_equal(r.argsz, 8 + r.size);
+		total += r.size;
+		if (r.size < md.size)
+			break;
+	}
+	for (size_t i = 8 + r.size; i < rl; i++)
+		assert_int_equal(rep[i], 0);
+	assert_true(total > (1 << 20));
+	assert_int_equal(vh_call(h, VFM_VU_MIG_DATA_READ, &md, sizeof(md), rep, 16 + 8 + 4096, &rl),
+			 0);
+	memcpy(&r, rep, sizeof(r));
+	assert_int_equal(rl, 8 + 1024);
+	assert_int_equal(r.size, 0);
+	assert_int_equal(r.argsz, 8);
+	assert_int_equal(vh_set_state(h, VFM_STATE_STOP), 0);
+	assert_int_equal(vh_set_state(h, VFM_STATE_RUNNING), 0);
+	free(rep);
+}
+
 static int setup_enomsg(void **state)
 {
 	struct vu_harness *h = calloc(1, sizeof(*h));
@@ -1205,6 +1251,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_engine_logged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_precopy_temporary_end, setup_enomsg, teardown),
 		cmocka_unit_test_setup_teardown(test_precopy_temporary_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_padded_end_for_plain_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_reply_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_before_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar0, setup, teardown),
