@@ -308,10 +308,21 @@ static int mapped_access(struct vfm_vu_server *srv, const struct vu_dma *d, uint
 	return 0;
 }
 
+/*
+ * The most a DMA_READ asks for. QEMU 11.1 sends each message with one non-blocking write
+ * and takes a short write for a whole one (hw/vfio-user/proxy.c, vfio_user_send_qio):
+ * a reply larger than its socket's free send buffer (about 208 KiB by default) arrives
+ * cut, and the connection hangs. Replies this small fit whenever we keep reading.
+ */
+#define VU_DMA_READ_CHUNK (64u << 10)
+
 static int dma_access(struct vfm_vu_server *srv, uint64_t addr, void *buf, size_t len, bool write)
 {
 	uint32_t need = write ? VFM_VU_DMA_F_WRITE : VFM_VU_DMA_F_READ;
 	uint32_t chunk = VFM_MIN(srv->c.peer.max_data_xfer_size, srv->max_xfer);
+
+	if (!write)
+		chunk = VFM_MIN(chunk, VU_DMA_READ_CHUNK);
 
 	if (!srv->c.active || !srv->c.negotiated || srv->c.broken)
 		return -ENOTCONN;
