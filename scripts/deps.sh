@@ -3,8 +3,8 @@
 # Usage: scripts/deps.sh [build|test|kernel|package]...   (default: build)
 set -euo pipefail
 
-build_pkgs=(build-essential meson ninja-build pkg-config libjson-c-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev valgrind iproute2 python3)
+build_pkgs=(build-essential meson ninja-build pkg-config libjson-c-dev libssl-dev)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev valgrind iproute2 python3 openssl)
 kernel_pkgs=(qemu-system-x86 linux-source-6.12 busybox-static flex bison bc libelf-dev
 	libssl-dev cpio xz-utils rsync)
 # The package tier: ABI checks, Debian packages, lintian.

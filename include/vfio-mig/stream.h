@@ -24,12 +24,14 @@
 #define VFM_STREAM_ERR_LEN 256
 
 /* A byte channel over a file descriptor (file, pipe, UNIX or TCP socket). */
+struct vfm_tls_conn;
 struct vfm_chan {
 	int fd;
 	uint64_t pos; /* bytes moved so far */
 	bool eof;
 	char name[96];
 	char err[VFM_STREAM_ERR_LEN];
+	struct vfm_tls_conn *tls; /* set by vfm_tls_connect/vfm_tls_accept (vfio-mig/tls.h) */
 };
 
 /* A channel over fd (not owned until vfm_chan_close()); name is for messages. */
@@ -53,7 +55,12 @@ int vfm_chan_open_out(const char *uri, struct vfm_chan *ch, char *err, size_t er
 int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err, size_t errlen);
 /* Accepts one connection on a listening socket, waiting at most timeout_ms (< 0 forever). */
 int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err, size_t errlen);
+/* Ends TLS on the channel, if any, and closes its descriptor. */
 void vfm_chan_close(struct vfm_chan *ch);
+/* The host of a tcp:HOST:PORT URI (without the brackets of [v6]). 0 or -EINVAL. */
+int vfm_chan_uri_host(const char *uri, char *host, size_t len);
+/* Whether a tcp: URI names only loopback addresses (127.0.0.0/8, ::1, localhost). */
+bool vfm_chan_uri_is_loopback(const char *uri);
 
 /* Waits until the channel is readable: 1 readable, 0 timeout, < 0 error. */
 int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms);

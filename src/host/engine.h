@@ -22,6 +22,7 @@ struct run {
 	enum vfm_phase phase;
 	uint32_t round;
 	double est_downtime_ms;
+	struct vfm_tls *tls; /* the destination's credentials for its side channels */
 };
 
 void run_init(struct run *r, const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats,
@@ -113,7 +114,7 @@ void sink_stream_sides(struct sink *s, struct vfm_chan *side, size_t n);
 
 /* Side channels: at setup "VFMSIDE1" and be32 device; at stop-copy be64 bytes of that
  * device sent on the main channel before, then DEV_DATA_STATE blocks and END_OF_STATE.
- * Announced on the main channel, after their hellos, by a START section
+ * Announced on the main channel, before their hellos, by a START section
  * "vfio-mig-channels" whose instance id is their number. */
 #define SIDE_MAGIC     "VFMSIDE1"
 #define SIDE_HELLO_LEN 12

@@ -19,6 +19,7 @@
 
 #define COMMIT_TIMEOUT_MS      60000
 #define SIDE_ACCEPT_TIMEOUT_MS 10000
+#define HANDSHAKE_TIMEOUT_MS   10000
 #define RAM_IDSTR	       "vfio-mig-ram"
 
 /* What a section of the stream carries, by the decoder's section index. */
@@ -179,8 +180,8 @@ static void *side_main(void *arg)
 	return NULL;
 }
 
-/* Accepts the side channels the stream announces (their hellos are already there: the
- * source sends them before the announcement) and starts a thread for each. */
+/* Accepts the side channels the stream announces (the source says their hellos right
+ * after the announcement) and starts a thread for each. */
 static int accept_sides(struct loader *l, const struct vfm_ev *ev)
 {
 	uint8_t hello[SIDE_HELLO_LEN];
@@ -198,6 +199,9 @@ static int accept_sides(struct loader *l, const struct vfm_ev *ev)
 			return run_fail(l->r, rc, "side channel %u: %s", k, err);
 		sd->l = l;
 		l->nr_side++;
+		rc = vfm_tls_accept(&sd->ch, l->r->tls, SIDE_ACCEPT_TIMEOUT_MS);
+		if (rc)
+			return run_fail(l->r, rc, "side channel %u: %s", k, sd->ch.err);
 		rc = vfm_chan_read(&sd->ch, hello, sizeof(hello));
 		if (rc || memcmp(hello, SIDE_MAGIC, 8))
 			return run_fail(l->r, rc ? rc : -EBADMSG, "side channel %u: bad hello", k);
@@ -581,12 +585,20 @@ int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, 
 	int rc;
 
 	run_init(&r, opts, stats, err, errlen);
-	rc = vfm_chan_accept(listen_fd, &ch, timeout_ms, err, errlen);
+	rc = opts && opts->tls ? vfm_tls_new(opts->tls, true, &r.tls, err, errlen) : 0;
+	if (!rc)
+		rc = vfm_chan_accept(listen_fd, &ch, timeout_ms, err, errlen);
 	if (!rc) {
-		rc = load_run(&r, devs, n, &ch, true, listen_fd);
+		/* Checked before any device is touched: a refused peer leaves them as they are. */
+		rc = vfm_tls_accept(&ch, r.tls, HANDSHAKE_TIMEOUT_MS);
+		if (rc)
+			run_fail(&r, rc, "%s", ch.err);
+		else
+			rc = load_run(&r, devs, n, &ch, true, listen_fd);
 		vfm_chan_close(&ch);
 	}
 	run_finish(&r, rc);
+	vfm_tls_free(r.tls);
 	run_destroy(&r);
 	return rc;
 }

@@ -6,6 +6,8 @@
 
 #include "engine.h"
 
+#define HANDSHAKE_TIMEOUT_MS 10000
+
 static int save_common(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out, bool control,
 		       const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		       size_t errlen)
@@ -33,19 +35,45 @@ int vfm_send(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out,
 	return save_common(devs, n, out, true, opts, stats, err, errlen);
 }
 
+/* Connects, and over TLS checks the destination (and is accepted by it) before any
+ * state moves; side channels shake hands at their first write (see setup_sides). */
+static int open_channel(struct run *r, const char *uri, struct vfm_tls *tls, bool defer,
+			struct vfm_chan *ch)
+{
+	char host[256];
+	int rc = vfm_chan_open_out(uri, ch, r->err, r->errlen);
+
+	if (rc || !tls)
+		return rc;
+	if (vfm_chan_uri_host(uri, host, sizeof(host)))
+		host[0] = '\0';
+	rc = vfm_tls_connect(ch, tls, host, defer, HANDSHAKE_TIMEOUT_MS);
+	if (rc) {
+		run_fail(r, rc, "%s", ch->err);
+		vfm_chan_close(ch);
+	}
+	return rc;
+}
+
 int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 		 const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		 size_t errlen)
 {
 	bool file = !strncmp(uri, "file:", 5); /* a file has no destination to answer */
 	struct vfm_chan ch, *side = NULL;
+	struct vfm_tls *tls = NULL;
 	size_t nr_side = 0;
 	struct sink sink;
 	struct run r;
-	int rc;
+	int rc = 0;
 
 	run_init(&r, opts, stats, err, errlen);
-	rc = vfm_chan_open_out(uri, &ch, err, errlen);
+	if (opts && opts->tls && strncmp(uri, "tcp:", 4))
+		rc = run_fail(&r, -EINVAL, "%s: TLS runs over tcp: channels only", uri);
+	else if (opts && opts->tls)
+		rc = vfm_tls_new(opts->tls, false, &tls, err, errlen);
+	if (!rc)
+		rc = open_channel(&r, uri, tls, false, &ch);
 	if (rc)
 		goto out;
 	/* Several devices: one channel each for their stop-copy data, read in parallel. */
@@ -54,7 +82,7 @@ int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 		if (!side)
 			rc = run_fail(&r, -ENOMEM, "out of memory");
 		for (; !rc && nr_side < n; nr_side++) {
-			rc = vfm_chan_open_out(uri, &side[nr_side], err, errlen);
+			rc = open_channel(&r, uri, tls, true, &side[nr_side]);
 			if (rc)
 				break;
 		}
@@ -69,6 +97,7 @@ int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 	free(side);
 	vfm_chan_close(&ch);
 out:
+	vfm_tls_free(tls);
 	run_destroy(&r);
 	return rc;
 }

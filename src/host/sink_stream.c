@@ -35,20 +35,14 @@ static int side_fail(struct sink *s, size_t i, int rc)
 			s->side[i].err[0] ? s->side[i].err : strerror(-rc));
 }
 
-/* Says hello on each side channel, then announces them on the main channel. */
+/* Announces the side channels on the main channel, then says hello on each: the
+ * destination accepts them, in the order they connected, only after the announcement
+ * (over TLS each hello waits for the destination's side of the handshake). */
 static int setup_sides(struct sink *s)
 {
 	uint8_t hello[SIDE_HELLO_LEN];
-	int rc;
-
-	for (size_t i = 0; i < s->nr_side; i++) {
-		memcpy(hello, SIDE_MAGIC, 8);
-		vfm_put_be32(hello + 8, (uint32_t)i);
-		rc = vfm_chan_write(&s->side[i], hello, sizeof(hello));
-		if (rc)
-			return side_fail(s, i, rc);
-	}
-	rc = vfm_enc_section_start(s->ch, CHANNELS_SID, CHANNELS_IDSTR, (uint32_t)s->nr_side, 1);
+	int rc =
+		vfm_enc_section_start(s->ch, CHANNELS_SID, CHANNELS_IDSTR, (uint32_t)s->nr_side, 1);
 
 	if (!rc)
 		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_DEV_SETUP_STATE);
@@ -56,7 +50,16 @@ static int setup_sides(struct sink *s)
 		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
 	if (!rc)
 		rc = vfm_enc_footer(s->ch, CHANNELS_SID);
-	return rc ? chan_fail(s, rc) : 0;
+	if (rc)
+		return chan_fail(s, rc);
+	for (size_t i = 0; i < s->nr_side; i++) {
+		memcpy(hello, SIDE_MAGIC, 8);
+		vfm_put_be32(hello + 8, (uint32_t)i);
+		rc = vfm_chan_write(&s->side[i], hello, sizeof(hello));
+		if (rc)
+			return side_fail(s, i, rc);
+	}
+	return 0;
 }
 
 static int s_setup(struct sink *s, struct run *r, size_t n)

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "stream/tls.h"
 #include "util.h"
 #include "vfio-mig/stream.h"
 
@@ -16,8 +17,25 @@ void vfm_chan_init(struct vfm_chan *ch, int fd, const char *name)
 	snprintf(ch->name, sizeof(ch->name), "%s", name ? name : "channel");
 }
 
+static int tls_writev(struct vfm_chan *ch, struct iovec *iov, int cnt)
+{
+	int rc = vfm_tls_writev(ch, iov, cnt);
+	char why[VFM_STREAM_ERR_LEN];
+
+	if (rc) {
+		snprintf(why, sizeof(why), "%s", vfm_tls_reason(ch));
+		return vfm_errf(ch->err, sizeof(ch->err), rc, "%s: write at offset %llu: %s",
+				ch->name, (unsigned long long)ch->pos, why);
+	}
+	for (int i = 0; i < cnt; i++)
+		ch->pos += iov[i].iov_len;
+	return 0;
+}
+
 static int chan_writev(struct vfm_chan *ch, struct iovec *iov, int cnt)
 {
+	if (ch->tls)
+		return tls_writev(ch, iov, cnt);
 	while (cnt > 0) {
 		ssize_t n = writev(ch->fd, iov, cnt);
 
@@ -61,20 +79,33 @@ int vfm_chan_write2(struct vfm_chan *ch, const void *a, size_t alen, const void 
 	return chan_writev(ch, iov, 2);
 }
 
+/* Bytes read, 0 at the end, or a negative errno (EINTR retried). */
+static ssize_t read_some(struct vfm_chan *ch, void *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = ch->tls ? vfm_tls_read_some(ch, buf, len) : read(ch->fd, buf, len);
+
+		if (n >= 0 || ch->tls)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 int vfm_chan_read(struct vfm_chan *ch, void *buf, size_t len)
 {
+	char why[VFM_STREAM_ERR_LEN];
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t n = read(ch->fd, (char *)buf + got, len - got);
+		ssize_t n = read_some(ch, (char *)buf + got, len - got);
 
 		if (n < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			return vfm_errf(ch->err, sizeof(ch->err), -e, "%s: read at offset %llu: %s",
-					ch->name, (unsigned long long)ch->pos, strerror(e));
+			snprintf(why, sizeof(why), "%s",
+				 ch->tls ? vfm_tls_reason(ch) : strerror((int)-n));
+			return vfm_errf(ch->err, sizeof(ch->err), (int)n,
+					"%s: read at offset %llu: %s", ch->name,
+					(unsigned long long)ch->pos, why);
 		}
 		if (n == 0) {
 			ch->eof = true;

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 
+#include "stream/tls.h"
 #include "util.h"
 #include "vfio-mig/stream.h"
 
@@ -11,6 +12,8 @@ int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms)
 {
 	struct pollfd p = {.fd = ch->fd, .events = POLLIN};
 
+	if (vfm_tls_has_pending(ch))
+		return 1;
 	for (;;) {
 		int n = poll(&p, 1, timeout_ms);
 

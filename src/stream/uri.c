@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* Migration channels named by URI: tcp:HOST:PORT, sock:PATH, file:PATH. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -14,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "stream/tls.h"
 #include "util.h"
 #include "vfio-mig/stream.h"
 
@@ -49,6 +51,30 @@ static int split_host_port(const char *hp, char *host, size_t hlen, char *port, 
 		return -EINVAL;
 	snprintf(port, plen, "%s", colon + 1);
 	return 0;
+}
+
+int vfm_chan_uri_host(const char *uri, char *host, size_t len)
+{
+	char port[16];
+
+	if (strncmp(uri, "tcp:", 4))
+		return -EINVAL;
+	return split_host_port(uri + 4, host, len, port, sizeof(port));
+}
+
+bool vfm_chan_uri_is_loopback(const char *uri)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char host[256];
+
+	if (vfm_chan_uri_host(uri, host, sizeof(host)))
+		return false;
+	if (!strcmp(host, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 /*
@@ -256,6 +282,7 @@ int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *er
 
 void vfm_chan_close(struct vfm_chan *ch)
 {
+	vfm_tls_close(ch);
 	if (ch->fd >= 0)
 		close(ch->fd);
 	ch->fd = -1;

@@ -269,3 +269,53 @@ void report_devices(const char *role, struct vfm_handle *const *devs, size_t n)
 				vfm_state_name(state));
 	}
 }
+
+int tls_option(int c, const char *arg, struct tool_tls *t, const char *cmd)
+{
+	switch (c) {
+	case OPT_TLS_CREDS:
+		t->o.x509_dir = arg;
+		return 1;
+	case OPT_TLS_PSK:
+		t->o.psk_file = arg;
+		return 1;
+	case OPT_TLS_HOSTNAME:
+		t->o.hostname = arg;
+		return 1;
+	case OPT_TLS_AUTHZ:
+		if (t->o.nr_authz == TOOL_TLS_MAX_AUTHZ) {
+			usage_error("%s: at most %d --tls-authz", cmd, TOOL_TLS_MAX_AUTHZ);
+			return -EINVAL;
+		}
+		t->authz[t->o.nr_authz++] = arg;
+		t->o.authz = t->authz;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int tls_finish(struct tool_tls *t, const char *cmd, const char *uri,
+	       const struct vfm_tls_opts **out)
+{
+	const char *why = NULL;
+
+	*out = NULL;
+	if (!t->o.x509_dir && !t->o.psk_file && !t->o.hostname && !t->o.nr_authz)
+		return 0;
+	if (t->o.x509_dir && t->o.psk_file)
+		why = "--tls-creds and --tls-psk exclude each other";
+	else if (!t->o.x509_dir && (t->o.hostname || t->o.nr_authz))
+		why = t->o.hostname ? "--tls-hostname needs --tls-creds"
+				    : "--tls-authz needs --tls-creds";
+	else if (!t->o.x509_dir && !t->o.psk_file)
+		why = "TLS needs --tls-creds DIR or --tls-psk FILE";
+	else if (strncmp(uri, "tcp:", 4))
+		why = "TLS runs over tcp: channels only";
+	if (why) {
+		usage_error("%s: %s", cmd, why);
+		return -EINVAL;
+	}
+	*out = &t->o;
+	return 0;
+}

@@ -35,6 +35,12 @@ static void migrate_usage(FILE *f)
 		"                             (default \"vfio\"; e.g. 0000:00:04.0/vfio as QEMU;\n"
 		"                             one connection for all devices then)\n"
 		"  -b, --buffer-size N        read buffer (default: MIN(1 MiB, stop-copy size))\n"
+		"      --tls-creds DIR        TLS 1.3 over tcp: with x509: DIR/ca-cert.pem,\n"
+		"                             client-cert.pem, client-key.pem (QEMU's layout)\n"
+		"      --tls-hostname NAME    the name the destination's certificate must carry\n"
+		"                             (default: the host of tcp:HOST:PORT)\n"
+		"      --tls-psk FILE         TLS 1.3 with a pre-shared key (QEMU's keys.psk,\n"
+		"                             identity:hexkey; the first line is used)\n"
 		"  -j, --json FILE            write every phase, round and timing as JSON\n"
 		"  -q, --quiet                no progress\n"
 		"  -v, --verbose              more messages (repeat for traces)\n",
@@ -57,6 +63,7 @@ struct migrate_args {
 	const char *json;
 	bool quiet;
 	struct vfm_mig_opts opts;
+	struct tool_tls tls;
 };
 
 static int parse_ms(const char *text, uint32_t *out)
@@ -88,6 +95,9 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
+		{"tls-creds", required_argument, NULL, OPT_TLS_CREDS},
+		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},
+		{"tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME},
 		{0},
 	};
 	int c, rc;
@@ -142,6 +152,11 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 			a->names[a->nn++] = optarg;
 			break;
 		default:
+			rc = tls_option(c, optarg, &a->tls, "migrate");
+			if (rc < 0)
+				return EXIT_USAGE;
+			if (rc > 0)
+				break;
 			rc = common_option(c, &a->quiet, migrate_usage);
 			if (rc >= 0)
 				return rc == EXIT_OK ? -1 : rc;
@@ -154,10 +169,12 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 	if (a->nn > a->nf)
 		return usage_error("migrate: more --section names than devices");
 	if (a->nt == 1 && vfm_chan_is_uri(a->to[0]))
-		return 0;
+		return tls_finish(&a->tls, "migrate", a->to[0], &a->opts.tls) ? EXIT_USAGE : 0;
 	if (a->nn)
 		return usage_error(
 			"migrate: --section names a stream's sections: only with --to CHANNEL");
+	if (tls_finish(&a->tls, "migrate", "", &a->opts.tls))
+		return EXIT_USAGE;
 	if (a->nf != a->nt)
 		return usage_error(
 			"migrate: expected as many --to as --from devices, or one channel");

@@ -23,6 +23,13 @@ static void receive_usage(FILE *f)
 		"  -L, --listen CHANNEL   where to wait\n"
 		"  -d, --device DEVICE    a destination device (repeatable)\n"
 		"  -T, --timeout S        give up when no source connects in time (default: wait)\n"
+		"      --tls-creds DIR    TLS 1.3 with x509: DIR/ca-cert.pem, server-cert.pem,\n"
+		"                         server-key.pem (QEMU's layout); a client certificate\n"
+		"                         from the CA is required\n"
+		"      --tls-authz DN     only this client name may send, e.g. 'CN=src,O=Example'\n"
+		"                         (repeatable)\n"
+		"      --tls-psk FILE     TLS 1.3 with pre-shared keys (QEMU's keys.psk:\n"
+		"                         identity:hexkey per line)\n"
 		"  -S, --section IDSTR    the next device's section must be named IDSTR (as the\n"
 		"                         source's --section named it); one connection then\n"
 		"  -j, --json FILE        write the timings as JSON\n"
@@ -65,6 +72,9 @@ int receive_main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
+		{"tls-creds", required_argument, NULL, OPT_TLS_CREDS},
+		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},
+		{"tls-authz", required_argument, NULL, OPT_TLS_AUTHZ},
 		{0},
 	};
 	const char *specs[VFM_MAX_DEVICES], *names[VFM_MAX_DEVICES], *listen_uri = NULL,
@@ -72,6 +82,7 @@ int receive_main(int argc, char **argv)
 	size_t nn = 0;
 	struct vfm_handle *devs[VFM_MAX_DEVICES] = {0};
 	struct vfm_mig_opts opts = {0};
+	struct tool_tls tls = {0};
 	struct progress_state ps;
 	struct vfm_mig_stats st;
 	struct vfm_chan ch = {.fd = -1};
@@ -106,6 +117,11 @@ int receive_main(int argc, char **argv)
 			names[nn++] = optarg;
 			break;
 		default:
+			rc = tls_option(c, optarg, &tls, "receive");
+			if (rc < 0)
+				return EXIT_USAGE;
+			if (rc > 0)
+				break;
 			rc = common_option(c, &quiet, receive_usage);
 			if (rc >= 0)
 				return rc;
@@ -118,6 +134,14 @@ int receive_main(int argc, char **argv)
 	if (!vfm_chan_is_uri(listen_uri))
 		return usage_error("receive: '%s' is not a channel (tcp:, sock:, file:)",
 				   listen_uri);
+	if (tls_finish(&tls, "receive", listen_uri, &opts.tls))
+		return EXIT_USAGE;
+	if (!opts.tls && !strncmp(listen_uri, "tcp:", 4) && !vfm_chan_uri_is_loopback(listen_uri))
+		fprintf(stderr,
+			"warning: receive: %s without TLS: whoever reaches this port first can "
+			"write a state into the destination devices, and the devices' state crosses "
+			"the network in clear (--tls-creds DIR or --tls-psk FILE)\n",
+			listen_uri);
 	install_signals();
 	for (size_t i = 0; i < n; i++) {
 		if (open_device(specs[i], &devs[i]))

@@ -72,6 +72,26 @@ void report_devices(const char *role, struct vfm_handle *const *devs, size_t n);
 /* --json FILE: the run's statistics and timeline (tl may be NULL). 0 or -errno. */
 int write_json(const char *path, const char *command, const struct vfm_mig_stats *st,
 	       const struct vfm_timeline *tl, int rc);
+/* TLS options migrate and receive share: --tls-creds DIR, --tls-psk FILE, and migrate's
+ * --tls-hostname NAME, receive's --tls-authz DN (repeatable). */
+enum {
+	OPT_TLS_CREDS = 0x200,
+	OPT_TLS_PSK,
+	OPT_TLS_HOSTNAME,
+	OPT_TLS_AUTHZ
+};
+#define TOOL_TLS_MAX_AUTHZ 64
+struct tool_tls {
+	struct vfm_tls_opts o;
+	const char *authz[TOOL_TLS_MAX_AUTHZ];
+};
+/* 1 when c is a TLS option (taken), 0 when not, -EINVAL after a usage error. */
+int tls_option(int c, const char *arg, struct tool_tls *t, const char *cmd);
+/* Checks the TLS options against the channel; *out: the engine's options, NULL in clear.
+ * 0 or -EINVAL after a usage error. */
+int tls_finish(struct tool_tls *t, const char *cmd, const char *uri,
+	       const struct vfm_tls_opts **out);
+
 /* Prints the one-line summary of a finished run. */
 void print_stats(const char *what, const struct vfm_mig_stats *st);
 void fprint_stats(FILE *f, const char *what, const struct vfm_mig_stats *st);

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Internal to the channels: the encrypted path of a channel's reads and writes. */
+#ifndef VFM_STREAM_TLS_H
+#define VFM_STREAM_TLS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "vfio-mig/stream.h"
+
+/* Bytes read (> 0), 0 at the end of the stream, or a negative errno (reason:
+ * vfm_tls_reason). A deferred handshake runs first. */
+ssize_t vfm_tls_read_some(struct vfm_chan *ch, void *buf, size_t len);
+/* Writes all of iov and pushes it to the socket. 0 or a negative errno. */
+int vfm_tls_writev(struct vfm_chan *ch, const struct iovec *iov, int cnt);
+/* Why the last read or write failed. */
+const char *vfm_tls_reason(const struct vfm_chan *ch);
+/* Decrypted or received bytes not yet read: readable without polling the socket. */
+bool vfm_tls_has_pending(const struct vfm_chan *ch);
+/* Says close_notify (when the channel is healthy) and frees the TLS state. */
+void vfm_tls_close(struct vfm_chan *ch);
+
+#endif /* VFM_STREAM_TLS_H */
