@@ -4,78 +4,7 @@
 # receiver in one, the source in the other. Cutting the link, or killing either side, at
 # each phase leaves the source device RUNNING with its state and the destination reset.
 . "$(dirname "$0")/lib.sh"
-
-if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
-	skip "network namespaces need root and iproute2"
-	done_testing
-	exit 0
-fi
-if ! "$VFIO_MIG" serve --help >/dev/null 2>&1; then
-	skip "vfio-user is not built"
-	done_testing
-	exit 0
-fi
-
-N=$(( ($$ % 200) + 20 ))
-A=vfm-a-$$ B=vfm-b-$$
-ADDR_B=10.213.$N.2
-PORT=7411
-SIZE=64M
-cleanup_hook() {
-	stop_servers
-	jobs -p | xargs -r kill 2>/dev/null
-	ip netns del "$A" 2>/dev/null
-	ip netns del "$B" 2>/dev/null
-}
-setup_net() {
-	ip netns del "$A" 2>/dev/null; ip netns del "$B" 2>/dev/null
-	ip netns add "$A" && ip netns add "$B" &&
-		ip link add vfm-va-$N type veth peer name vfm-vb-$N &&
-		ip link set vfm-va-$N netns "$A" && ip link set vfm-vb-$N netns "$B" &&
-		ip -n "$A" addr add 10.213.$N.1/24 dev vfm-va-$N &&
-		ip -n "$B" addr add $ADDR_B/24 dev vfm-vb-$N &&
-		ip -n "$A" link set vfm-va-$N up && ip -n "$B" link set vfm-vb-$N up &&
-		ip -n "$A" link set lo up && ip -n "$B" link set lo up
-}
-slow_link() { # about 25 MB/s, so that a 64 MiB migration takes a few seconds
-	ip netns exec "$A" tc qdisc replace dev vfm-va-$N root tbf rate 200mbit burst 256kb latency 500ms
-}
-cut_link() { ip -n "$A" link set vfm-va-$N down; }
-in_a() { ip netns exec "$A" "$VFIO_MIG" "$@"; }
-in_b() { ip netns exec "$B" "$VFIO_MIG" "$@"; }
-
-# A device served in each namespace: the source (seed 5) in A, the destination in B.
-SERVERS=()
-stop_servers() {
-	[ ${#SERVERS[@]} -gt 0 ] && kill "${SERVERS[@]}" 2>/dev/null && wait "${SERVERS[@]}" 2>/dev/null
-	SERVERS=()
-}
-start_servers() {
-	stop_servers
-	rm -f "$TMP/a.sock" "$TMP/b.sock"
-	ip netns exec "$A" "$VFIO_MIG" serve --socket "$TMP/a.sock" --device testdev,size=$SIZE,seed=5 &
-	SERVERS+=($!)
-	ip netns exec "$B" "$VFIO_MIG" serve --socket "$TMP/b.sock" --device testdev,size=$SIZE,seed=9 &
-	SERVERS+=($!)
-	for _ in $(seq 200); do
-		[ -S "$TMP/a.sock" ] && [ -S "$TMP/b.sock" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-info_of() { # info_of a|b FIELD
-	"$VFIO_MIG" info "unix:$TMP/$1.sock" 2>/dev/null | sed -n "s/^$2: //p" | head -n 1
-}
-start_receiver() {
-	in_b receive -q --listen tcp:$ADDR_B:$PORT --timeout 60 --device "unix:$TMP/b.sock" \
-		>"$TMP/recv.out" 2>"$TMP/recv.err" &
-	RECV=$!
-	for _ in $(seq 50); do
-		ip netns exec "$B" ss -ltn 2>/dev/null | grep -q ":$PORT " && return 0
-		sleep 0.1
-	done
-}
-recv_wait() { wait "$RECV"; RECV_RC=$?; }
+. "$(dirname "$0")/netns.sh"
 
 check "two namespaces joined by a veth pair" setup_net
 check "a device served in each" start_servers

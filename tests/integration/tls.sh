@@ -1,0 +1,272 @@
+#!/bin/bash
+# Migration over TLS 1.3 between two hosts (the namespaces of the TCP test, netns.sh): x509
+# in QEMU's layout and pre-shared keys, one and several devices, every refusal (before a
+# state byte moves: the source RUNNING and intact, the destination untouched), the link
+# cut under TLS, and a recording proxy on the path that must never see the devices' state
+# in clear (and, as a control, sees it without TLS). Keys and certificates are made here.
+. "$(dirname "$0")/lib.sh"
+
+if ! command -v openssl >/dev/null || ! command -v python3 >/dev/null; then
+	skip "the openssl tool (it makes the certificates) and python3 (the proxy) are needed"
+	done_testing
+	exit 0
+fi
+SIZE=16M # 64M where the link is cut, to cut it mid-way
+. "$(dirname "$0")/netns.sh"
+PROXY_PORT=$((PORT + 1))
+
+# ---- credentials ----------------------------------------------------------------------
+KEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+make_ca() { # make_ca NAME: $TMP/NAME.ca-cert.pem and its key
+	openssl req -x509 "${KEY[@]}" -keyout "$TMP/$1.ca-key.pem" -out "$TMP/$1.ca-cert.pem" \
+		-subj "/CN=vfio-mig test CA $1" -days 2 2>/dev/null
+}
+make_cert() { # make_cert DIR ROLE CA CN DAYS [SAN]: DIR/ROLE-cert.pem, DIR/ROLE-key.pem
+	local dir=$1 role=$2 ca=$3 cn=$4 days=$5 san=${6:-} ext
+	ext="extendedKeyUsage=$([ "$role" = server ] && echo serverAuth || echo clientAuth)"
+	[ -n "$san" ] && ext+=$'\n'"subjectAltName=$san"
+	mkdir -p "$dir" &&
+		openssl req "${KEY[@]}" -keyout "$dir/$role-key.pem" -out "$TMP/req.csr" \
+			-subj "/O=vfio-mig test/CN=$cn" 2>/dev/null &&
+		openssl x509 -req -in "$TMP/req.csr" -CA "$TMP/$ca.ca-cert.pem" \
+			-CAkey "$TMP/$ca.ca-key.pem" -CAcreateserial -CAserial "$TMP/$ca.srl" \
+			-days "$days" -out "$dir/$role-cert.pem" -extfile <(echo "$ext") 2>/dev/null
+}
+make_dir() { # make_dir NAME CA [CLIENT-CN [CLIENT-DAYS]]: a directory in QEMU's layout
+	local d=$TMP/$1
+	make_cert "$d" server "$2" dest 2 "IP:$ADDR_B,DNS:dest.example" &&
+		make_cert "$d" client "$2" "${3:-source-a}" "${4:-2}" &&
+		cp "$TMP/$2.ca-cert.pem" "$d/ca-cert.pem"
+}
+make_psk() { # make_psk FILE IDENTITY...: a key of 32 random bytes for each identity
+	local id
+	for id in "${@:2}"; do
+		printf '%s:%s\n' "$id" "$(openssl rand -hex 32)"
+	done >"$1"
+}
+make_creds() {
+	make_ca one && make_ca two &&
+		make_dir good one && make_dir expired one source-a -1 &&
+		make_dir other-ca two && make_dir dest-other-ca one &&
+		cp "$TMP/two.ca-cert.pem" "$TMP/dest-other-ca/ca-cert.pem" &&
+		make_psk "$TMP/dest.psk" other qemu &&
+		sed -n 2p "$TMP/dest.psk" >"$TMP/src.psk" && make_psk "$TMP/wrong.psk" qemu
+}
+check "certificates (two CAs, an expired client) and pre-shared keys made with openssl" make_creds
+
+# ---- helpers --------------------------------------------------------------------------
+migrate_to() { # migrate_to PORT [migrate options...]: every device of A
+	local port=$1 devs
+	shift
+	mapfile -t devs < <(dev_args a --from)
+	in_a migrate -q "${devs[@]}" --to tcp:$ADDR_B:$port "$@"
+}
+sums() { # sums a|b: each device's state and checksum
+	local i
+	for ((i = 0; i < NDEV; i++)); do
+		echo "$(info_of "$1" state $i) $(info_of "$1" checksum $i)"
+	done
+}
+fresh() { # new servers; remembers both sides' states and checksums
+	start_servers && SRC_SUMS=$(sums a) && DST_SUMS=$(sums b)
+}
+migrated() { # migrated NAME: destinations hold the sources' state and run
+	local name=$1
+	[ "$RECV_RC" -eq 0 ] && ok "$name: receiver succeeded" ||
+		{ nok "$name: receiver exit $RECV_RC"; sed 's/^/# /' "$TMP/recv.err"; }
+	[ "$(sums b)" = "$SRC_SUMS" ] && ok "$name: the destinations run with the sources' state" ||
+		nok "$name: destinations: $(sums b | tr '\n' ' ')"
+	[ "$(sums a | cut -d' ' -f1 | sort -u)" = STOP ] && ok "$name: the sources are left STOP" ||
+		nok "$name: sources: $(sums a | tr '\n' ' ')"
+}
+tls_case() { # tls_case NAME RECEIVE-OPTIONS... -- MIGRATE-OPTIONS...
+	local name=$1 r=() rc
+	shift
+	while [ "$1" != -- ]; do r+=("$1"); shift; done
+	shift
+	fresh || { nok "$name: servers"; return; }
+	start_receiver "${r[@]}"
+	migrate_to $PORT "$@" >"$TMP/src.out" 2>"$TMP/src.err"
+	rc=$?
+	recv_wait
+	[ $rc -eq 0 ] && ok "$name: migrate succeeds" ||
+		{ nok "$name: migrate exit $rc"; sed 's/^/# /' "$TMP/src.err"; }
+	migrated "$name"
+}
+# refusal NAME SOURCE-SAYS DESTINATION-SAYS RECEIVE-OPTIONS... -- MIGRATE-OPTIONS...
+refusal() {
+	local name=$1 src_says=$2 dst_says=$3 r=() rc
+	shift 3
+	while [ "$1" != -- ]; do r+=("$1"); shift; done
+	shift
+	fresh || { nok "$name: servers"; return; }
+	start_receiver "${r[@]}"
+	migrate_to $PORT "$@" >"$TMP/src.out" 2>"$TMP/src.err"
+	rc=$?
+	recv_wait
+	if [ $rc -eq 1 ] && [ "$(grep -c '^error:' "$TMP/src.err")" -eq 1 ] &&
+		grep '^error:' "$TMP/src.err" | grep -q -- "$src_says"; then
+		ok "$name: the source says one line: $src_says"
+	else
+		nok "$name: source exit $rc"
+		sed 's/^/# /' "$TMP/src.err"
+	fi
+	if [ "$RECV_RC" -eq 1 ] && [ "$(grep -c '^error:' "$TMP/recv.err")" -eq 1 ] &&
+		grep '^error:' "$TMP/recv.err" | grep -q -- "$dst_says"; then
+		ok "$name: the destination says one line: $dst_says"
+	else
+		nok "$name: receiver exit $RECV_RC"
+		sed 's/^/# /' "$TMP/recv.err"
+	fi
+	[ "$(sums a)" = "$SRC_SUMS" ] && ok "$name: the sources RUNNING and intact" ||
+		nok "$name: sources: $(sums a | tr '\n' ' ')"
+	[ "$(sums b)" = "$DST_SUMS" ] && ok "$name: the destinations untouched" ||
+		nok "$name: destinations: $(sums b | tr '\n' ' ')"
+}
+
+check "two namespaces joined by a veth pair" setup_net
+GOOD=$TMP/good
+SRC_DN="CN=source-a,O=vfio-mig test"
+
+# 1. Migrations that work.
+tls_case "x509, one device, host name, allowed name" \
+	--tls-creds "$GOOD" --tls-authz "CN=someone,O=else" --tls-authz "$SRC_DN" -- \
+	--tls-creds "$GOOD" --tls-hostname dest.example
+tls_case "PSK, one device" --tls-psk "$TMP/dest.psk" -- --tls-psk "$TMP/src.psk"
+NDEV=3
+tls_case "x509, three devices on side channels, the address checked" \
+	--tls-creds "$GOOD" -- --tls-creds "$GOOD"
+tls_case "PSK, three devices on side channels" --tls-psk "$TMP/dest.psk" -- --tls-psk "$TMP/src.psk"
+NDEV=1
+
+# 2. Refusals, before any state byte.
+refusal "plain source, TLS destination" "this destination requires TLS" \
+	"refused a plain migration" --tls-creds "$GOOD" --
+refusal "TLS source, plain destination" "does not accept TLS" "refused a TLS migration" \
+	-- --tls-creds "$GOOD"
+refusal "the source trusts another CA" "certificate is not signed by" "refused this destination" \
+	--tls-creds "$GOOD" -- --tls-creds "$TMP/other-ca"
+refusal "the destination trusts another CA" "did not sign this source's certificate" \
+	"its certificate is not signed by" --tls-creds "$TMP/dest-other-ca" -- --tls-creds "$GOOD"
+refusal "an expired source certificate" "refused this source" "certificate has expired" \
+	--tls-creds "$GOOD" -- --tls-creds "$TMP/expired"
+refusal "a wrong host name" "is not for 'elsewhere.example'" "refused this destination" \
+	--tls-creds "$GOOD" -- --tls-creds "$GOOD" --tls-hostname elsewhere.example
+refusal "a name outside --tls-authz" "not among the allowed names" "'$SRC_DN' is not among" \
+	--tls-creds "$GOOD" --tls-authz "CN=source-b,O=vfio-mig test" -- --tls-creds "$GOOD"
+refusal "different pre-shared keys" "pre-shared keys differ" "pre-shared key for 'qemu' differs" \
+	--tls-psk "$TMP/dest.psk" -- --tls-psk "$TMP/wrong.psk"
+expect_exit 2 "--tls-creds and --tls-psk together: a usage error" \
+	in_a migrate --from "unix:$TMP/a.sock" --to tcp:$ADDR_B:$PORT --tls-creds "$GOOD" \
+	--tls-psk "$TMP/src.psk"
+
+# 3. The link cut under TLS: the source RUNNING and intact, the destination reset.
+cut_case() { # cut_case NAME MIGRATE-OPTIONS...; cuts the link after 1 s
+	local name=$1 src_rc mig
+	shift
+	setup_net && slow_link && fresh
+	start_receiver --tls-creds "$GOOD"
+	migrate_to $PORT --tls-creds "$GOOD" "$@" >"$TMP/src.out" 2>"$TMP/src.err" &
+	mig=$!
+	sleep 1
+	cut_link
+	wait $mig
+	src_rc=$?
+	recv_wait
+	[ "$src_rc" -eq 1 ] && ok "$name: migrate fails" || nok "$name: migrate exit $src_rc"
+	[ "$RECV_RC" -eq 1 ] && ok "$name: receiver fails" || nok "$name: receiver exit $RECV_RC"
+	[ "$(sums a)" = "$SRC_SUMS" ] && ok "$name: source RUNNING and intact" ||
+		nok "$name: source: $(sums a)"
+	[ "$(info_of b state)" = RUNNING ] && ok "$name: destination reset to RUNNING" ||
+		nok "$name: destination $(info_of b state)"
+}
+SIZE=64M
+cut_case "TLS, link cut in pre-copy" --downtime-limit 1 --max-precopy-time 30000
+cut_case "TLS, link cut in stop-copy" --no-precopy
+SIZE=16M
+check "the link back up" setup_net
+
+# 4. On the wire: a proxy between the hosts records every byte of every connection.
+cat >"$TMP/proxy.py" <<'PY'
+import socket, sys, threading
+host, port, to_port, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rec, lock = open(out, "wb", buffering=0), threading.Lock()
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(1 << 20)
+            if not d:
+                break
+            with lock:
+                rec.write(d)
+            b.sendall(d)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host, port))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    u = socket.create_connection((host, to_port))
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+PY
+cat >"$TMP/find.py" <<'PY'
+# find.py CAPTURE STATE...: how many of 64 pieces of 32 bytes of each state are in CAPTURE
+import sys
+cap = open(sys.argv[1], "rb").read()
+pieces = []
+for path in sys.argv[2:]:
+    st = open(path, "rb").read()
+    step = (len(st) - 8192) // 64
+    pieces += [st[4096 + i * step:4096 + i * step + 32] for i in range(64)]
+pieces = [p for p in pieces if len(set(p)) >= 8]
+print(sum(p in cap for p in pieces), len(pieces))
+PY
+NDEV=2
+STATES=()
+for ((i = 0; i < NDEV; i++)); do
+	"$VFIO_MIG" save -q --device "local:testdev,size=$SIZE,seed=$((5 + i))" -o "$TMP/state$i" &&
+		STATES+=("$TMP/state$i")
+done
+[ ${#STATES[@]} -eq $NDEV ] && ok "the sources' state saved for comparison" || nok "saving the states"
+on_the_wire() { # on_the_wire NAME TLS-OPTIONS...: migrates through the proxy; $TMP/found
+	local name=$1 proxy
+	shift
+	fresh
+	rm -f "$TMP/wire"
+	ip netns exec "$B" python3 "$TMP/proxy.py" $ADDR_B $PROXY_PORT $PORT "$TMP/wire" &
+	proxy=$!
+	for _ in $(seq 50); do
+		ip netns exec "$B" ss -ltn 2>/dev/null | grep -q ":$PROXY_PORT " && break
+		sleep 0.1
+	done
+	start_receiver "$@"
+	# no pre-copy: all the state goes on the side channels
+	migrate_to $PROXY_PORT --no-precopy "$@" >"$TMP/src.out" 2>"$TMP/src.err" ||
+		sed 's/^/# /' "$TMP/src.err"
+	recv_wait
+	kill $proxy
+	wait $proxy 2>/dev/null
+	migrated "$name"
+	python3 "$TMP/find.py" "$TMP/wire" "${STATES[@]}" >"$TMP/found"
+}
+on_the_wire "through the proxy, in clear"
+read -r found total <"$TMP/found"
+echo "# in clear: $found of $total pieces of the state on the wire"
+[ "${total:-0}" -gt 100 ] && [ "${found:-0}" -ge $((total * 9 / 10)) ] &&
+	ok "control: without TLS the wire shows the state ($found of $total pieces)" ||
+	nok "control: without TLS only ${found:-?} of ${total:-?} pieces on the wire"
+on_the_wire "through the proxy, TLS" --tls-creds "$GOOD"
+read -r found total <"$TMP/found"
+echo "# TLS: $found of $total pieces of the state on the wire"
+[ "${total:-0}" -gt 100 ] && [ "${found:-1}" -eq 0 ] &&
+	ok "with TLS none of the state is on the wire (0 of $total pieces)" ||
+	nok "with TLS ${found:-?} of ${total:-?} pieces of the state on the wire"
+
+done_testing
