@@ -101,15 +101,15 @@ struct vfm_mig_opts {
 	bool allow_no_p2p;	    /* several devices although one lacks P2P */
 	bool no_switchover_ack;	    /* do not wait for the destination's confirmation */
 	bool single_channel;	    /* vfm_send_uri: no side channels for several devices */
-	/* vfm_send_uri (tcp: only) and vfm_receive_listen: TLS 1.3 on the main channel and
-	 * every side channel with these credentials (vfio-mig/tls.h); the source's host name
-	 * check defaults to the URI's host. NULL: in clear, and a TLS source is refused. */
-	const struct vfm_tls_opts *tls;
 	struct vfm_timeline *timeline; /* filled when set */
 	struct vfm_logger log;
 	vfm_progress_fn progress;
 	void *progress_opaque;
 	volatile sig_atomic_t *cancel;
+	/* vfm_send_uri (tcp: only) and vfm_receive_listen: TLS 1.3 on the main channel and
+	 * every side channel with these credentials (vfio-mig/tls.h); the source's host name
+	 * check defaults to the URI's host. NULL: in clear, and a TLS source is refused. */
+	const struct vfm_tls_opts *tls;
 };
 
 struct vfm_mig_stats {
