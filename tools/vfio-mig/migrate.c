@@ -168,8 +168,14 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		return usage_error("migrate: expected --from DEVICE");
 	if (a->nn > a->nf)
 		return usage_error("migrate: more --section names than devices");
-	if (a->nt == 1 && vfm_chan_is_uri(a->to[0]))
-		return tls_finish(&a->tls, "migrate", a->to[0], &a->opts.tls) ? EXIT_USAGE : 0;
+	if (a->nt == 1 && vfm_chan_is_uri(a->to[0])) {
+		if (tls_finish(&a->tls, "migrate", a->to[0], &a->opts.tls))
+			return EXIT_USAGE;
+		if (a->nn && a->opts.tls)
+			return usage_error("migrate: --section renames the stream on its socket, "
+					   "not inside TLS");
+		return 0;
+	}
 	if (a->nn)
 		return usage_error(
 			"migrate: --section names a stream's sections: only with --to CHANNEL");

@@ -136,6 +136,9 @@ int receive_main(int argc, char **argv)
 				   listen_uri);
 	if (tls_finish(&tls, "receive", listen_uri, &opts.tls))
 		return EXIT_USAGE;
+	if (nn && opts.tls)
+		return usage_error(
+			"receive: --section checks the stream on its socket, not inside TLS");
 	if (!opts.tls && !strncmp(listen_uri, "tcp:", 4) && !vfm_chan_uri_is_loopback(listen_uri))
 		fprintf(stderr,
 			"warning: receive: %s without TLS: whoever reaches this port first can "
