@@ -20,8 +20,6 @@ struct qs_in {
 	size_t head, tail;
 	uint64_t pos; /* stream offset of buf[head] */
 	bool eof;
-	char *err; /* the owner's error text */
-	size_t errlen;
 };
 
 /* A device entry of the vmdesc trailer: the bytes its FULL body takes. */
@@ -75,7 +73,7 @@ struct vfm_qs_reader {
 	uint64_t package_end;
 	/* vmdesc */
 	bool vmdesc_first; /* read up front: FULL bodies sized by it */
-	uint64_t vmdesc_off, vmdesc_len;
+	uint64_t vmdesc_off;
 	struct qs_vmdesc vmdesc;
 	struct qs_full full[VFM_QS_MAX_FULL];
 	size_t nr_full;

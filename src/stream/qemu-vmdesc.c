@@ -499,6 +499,5 @@ int qs_vmdesc_locate(struct vfm_qs_reader *rd, uint64_t size)
 		return rc;
 	rd->vmdesc_first = true;
 	rd->vmdesc_off = at;
-	rd->vmdesc_len = size - at - 5;
 	return 0;
 }

@@ -5,7 +5,7 @@
 # logs back to the host. Prints "VFM-TAP: ok|not ok - NAME" lines like guest/tier.sh, then
 # "VFM-TAP-END: N"; exits 0 once it ran to its end.
 #
-# Devices: A..J are mtty-2 (2 ports, 96 bytes of state), X is mtty-1. QEMU names the
+# Devices: A..J and L are mtty-2 (2 ports, 96 bytes of state), X is mtty-1. QEMU names the
 # device's section 0000:00:04.0/vfio (addr=0x4 on q35's root bus). A destination always
 # gets `cont` before it quits: an mtty closed while RESUMING and reopened oopses 6.12
 # (../shared/docs/qemu-recipe.md); the destinations of failed migrations (X, and H after
@@ -28,7 +28,7 @@ t() {
 	check=$1
 	shift
 	echo "--- $check"
-	if "$@"; then ok "$check"; else notok "$check"; fi
+	if "$@"; then ok "$check"; else notok "$check" && return 1; fi
 }
 run() {
 	echo "+ $*"
@@ -53,14 +53,15 @@ types=/sys/class/mdev_bus/mtty/mdev_supported_types
 uuid() { echo "7a1d0c5e-0000-4000-8000-0000000000$1"; }
 cdev_of() { echo "vfio:/dev/vfio/devices/$(ls "/sys/bus/mdev/devices/$(uuid "$1")/vfio-dev")"; }
 setup_devices() {
-	for d in 01 02 03 04 05 06 07 08 09 10; do
+	for d in 01 02 03 04 05 06 07 08 09 10 13; do
 		uuid $d >"$types/mtty-2/create" || return 1
 	done
 	uuid 11 >"$types/mtty-1/create" || return 1
-	for d in 01 02 03 04 05 06 07 08 09 10 11; do echo "$d: $(cdev_of $d)"; done
+	for d in 01 02 03 04 05 06 07 08 09 10 11 13; do echo "$d: $(cdev_of $d)"; done
 }
-t "qemu: create ten mtty-2 and one mtty-1 mdevs" setup_devices || finish
-A=01 B=02 C=03 D=04 E=05 F=06 G=07 H=08 I=09 J=10 X=11
+# mtty has 24 ports in all: 11 two-port devices and one one-port device.
+t "qemu: create eleven mtty-2 and one mtty-1 mdevs" setup_devices || finish
+A=01 B=02 C=03 D=04 E=05 F=06 G=07 H=08 I=09 J=10 L=13 X=11
 
 # ---- helpers -------------------------------------------------------------------------------
 qemu_args() { # qemu_args NAME DEVICE: the inner VM, a QMP socket /tmp/NAME.qmp
@@ -195,6 +196,29 @@ ours_loaded() {
 }
 t "qemu: QEMU with send-configuration=off loads that vfio-mig stream: J has C's UART state" \
 	ours_loaded
+
+# Two mttys in one VM (the second at 00:05.0): load without --section lists both sections
+# and takes none; --section takes the second one's state.
+two_devices() {
+	local rc
+	uart $J set 66 && uart $L set 67 || return 1
+	start_qemu two $J -S -device "vfio-pci,sysfsdev=/sys/bus/mdev/devices/$(uuid $L),enable-migration=on,id=mtty1,addr=0x5" &&
+		qmp two wait-status:prelaunch &&
+		qmp two '{"execute":"migrate","arguments":{"uri":"file:/tmp/out/two.mig"}}' &&
+		qmp two wait-migrate:completed
+	rc=$?
+	stop_qemu two
+	[ $rc -eq 0 ] || return 1
+	run $VM inspect -s "$OUT/two.mig" || return 1
+	$VM load -q -d "$(cdev_of $B)" -i "$OUT/two.mig" >"$OUT/two.err" 2>&1
+	rc=$?
+	cat "$OUT/two.err"
+	[ $rc -eq 2 ] && grep -q "^  $SEC\$" "$OUT/two.err" && grep -q "^  0000:00:05.0/vfio\$" "$OUT/two.err" &&
+		run $VM load -q -d "$(cdev_of $B)" -i "$OUT/two.mig" --section 0000:00:05.0/vfio &&
+		uart $B check 67
+}
+t "qemu: a VM with two mttys: load lists both VFIO sections; --section 0000:00:05.0/vfio takes the second" \
+	two_devices
 
 # ---- 2: live over TCP, with pre-copy, with and without switchover-ack -------------------
 # live NAME SRC DST SEED ACK: a running source migrates through a relay that keeps the

@@ -35,7 +35,7 @@ qemu_tier() {
 	rc=$?
 	tap $rc "qemu: vfm-qmp and the QEMU tier's initramfs"
 	((rc == 0)) || return
-	VFM_GUEST_MEM=1G VFM_GUEST_TIMEOUT=${VFM_QEMU_GUEST_TIMEOUT:-300} \
+	VFM_GUEST_MEM=1G VFM_GUEST_TIMEOUT=${VFM_QEMU_GUEST_TIMEOUT:-600} \
 		VFM_GUEST_DRIVES="$image:ro $qout/results.img" \
 		"$here/run-guest.sh" "$kernel" "$qout/qemu.cpio.gz" "$qout/guest.log" >>"$hostlog" 2>&1
 	rc=$?
