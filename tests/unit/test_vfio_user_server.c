@@ -1170,6 +1170,42 @@ static int setup_enomsg(void **state)
 	return 0;
 }
 
+/*
+ * The client unmaps the memory while a DMA_READ of ours into it is outstanding: the
+ * unmap is served there and then, and the engine stops at the next message (ENOENT).
+ * A client that leaves with our request unanswered ends the connection cleanly.
+ */
+static void test_unmap_during_dma(void **state)
+{
+	struct vu_harness *h = *state;
+	struct vfm_vu_dma_map m = {32, VFM_VU_DMA_F_READ | VFM_VU_DMA_F_WRITE, 0, 0x200000,
+				   1 << 20};
+	struct vfm_vu_dma_unmap u = {24, VFM_VU_DMA_UNMAP_ALL, 0, 0};
+	static uint8_t body[(1 << 20) + 64];
+	uint8_t rep[64], *mem = calloc(1, 1 << 20);
+	struct vfm_vu_hdr hdr;
+	size_t n;
+
+	assert_int_equal(vh_call(h, VFM_VU_DMA_MAP, &m, sizeof(m), rep, sizeof(rep), NULL), 0);
+	dma_regs(h, 0x200000, 256 << 10, VFM_VU_DMA_CTRL_READ);
+	assert_int_equal(vh_recv(h, &hdr, body, sizeof(body), &n), 0);
+	assert_int_equal(hdr.cmd, VFM_VU_DMA_READ);
+	assert_int_equal(vh_call(h, VFM_VU_DMA_UNMAP, &u, sizeof(u), rep, sizeof(rep), NULL), 0);
+	answer_dma(h, &hdr, body, n, mem, 0x200000);
+	/* No further request comes: the next reply is the one to this read. */
+	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, ENOENT);
+	/* Again, and this time the client leaves instead of answering. */
+	assert_int_equal(vh_call(h, VFM_VU_DMA_MAP, &m, sizeof(m), rep, sizeof(rep), NULL), 0);
+	dma_regs(h, 0x200000, 256 << 10, VFM_VU_DMA_CTRL_READ);
+	assert_int_equal(vh_recv(h, &hdr, body, sizeof(body), &n), 0);
+	assert_int_equal(hdr.cmd, VFM_VU_DMA_READ);
+	vh_disconnect(h);
+	assert_int_equal(dev_state(h), VFM_STATE_RUNNING);
+	assert_int_equal(vh_connect(h), 0);
+	assert_int_equal(vh_version(h, EXT_JSON), 0);
+	free(mem);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -1252,6 +1288,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_precopy_temporary_end, setup_enomsg, teardown),
 		cmocka_unit_test_setup_teardown(test_precopy_temporary_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_padded_end_for_plain_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_during_dma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_reply_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_before_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar0, setup, teardown),
