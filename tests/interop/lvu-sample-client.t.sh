@@ -34,6 +34,10 @@ build_client() {
 	printf '%s\n' "$dir/client"
 }
 
+if ! command -v patch >/dev/null; then
+	t_skip "libvfio-user's sample client" "the 'patch' program is not installed (apt-get install patch)"
+	exit 0
+fi
 if ! client=$(build_client); then
 	t_nok "build the adapted sample client"
 	exit 1

@@ -13,6 +13,10 @@
 # shellcheck source=lib.sh
 . "$VFM_INTEROP_LIB"
 
+if ((EUID != 0)); then
+	t_skip "QEMU qtest driver" "QEMU runs with chroot into the Debian 13 root, which needs root"
+	exit 0
+fi
 if ! command -v python3 >/dev/null; then
 	t_skip "QEMU qtest driver" "python3 is not installed (the qtest driver is a python3 script)"
 	exit 0
