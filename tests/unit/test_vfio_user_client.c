@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -297,6 +299,8 @@ static void test_plain_server(void **state)
 
 	assert_int_equal(vfm_vu_client_info(p->ha, &info), 0);
 	assert_false(info.mig_data_size || info.precopy_info);
+	/* No extension: writes in pieces a one-recv() server takes. */
+	assert_int_equal(info.max_write, VFM_VU_PLAIN_WRITE_CHUNK);
 	assert_int_equal(vfm_handle_data_size(p->ha, &len), -ENOTSUP);
 	assert_int_equal(vfm_handle_set_state(p->ha, VFM_STATE_PRE_COPY, &out), 0);
 	/* Neither number from the server: the client estimates them from its reads. */
@@ -350,6 +354,82 @@ static void test_client_without_ext(void **state)
 	vh_stop(&h);
 }
 
+static int setup_small(void **state)
+{
+	struct vfm_vu_server_opts so = {.max_data_xfer_size = VFM_VU_MIN_SERVER_XFER};
+
+	return setup_opts(state, &so, NULL);
+}
+
+/* The smallest server limit the client takes: every size follows it, nothing breaks. */
+static void test_small_server(void **state)
+{
+	struct pair *p = *state;
+	struct vfm_vu_client_info info;
+	struct vfm_mig_opts o = {0};
+	struct vfm_mig_stats st = {0};
+	uint64_t want = sum_of(p->ha);
+	char err[512];
+
+	assert_int_equal(vfm_vu_client_info(p->ha, &info), 0);
+	assert_int_equal(info.max_read, VFM_VU_MIN_SERVER_XFER);
+	assert_int_equal(info.max_write, VFM_VU_MIN_SERVER_XFER);
+	if (vfm_migrate(&p->ha, &p->hb, 1, &o, &st, err, sizeof(err)))
+		fail_msg("migrate: %s", err);
+	assert_true(sum_of(p->hb) == want);
+}
+
+/* A server answering VERSION with this max_data_xfer_size, then hanging up. */
+struct tiny_server {
+	int fd;
+	unsigned xfer;
+};
+
+static void *tiny_serve(void *arg)
+{
+	struct tiny_server *t = arg;
+	struct vfm_vu_hdr h;
+	uint8_t body[512];
+	char json[200];
+	int n = snprintf(json, sizeof(json),
+			 "{\"capabilities\":{\"max_data_xfer_size\":%u,\"migration\":"
+			 "{\"pgsize\":4096}}}",
+			 t->xfer);
+
+	if (read(t->fd, &h, sizeof(h)) == (ssize_t)sizeof(h) && h.msg_size <= sizeof(h) + 4096 &&
+	    read(t->fd, body, h.msg_size - sizeof(h)) >= 0) {
+		struct vfm_vu_hdr r;
+		uint8_t ver[4] = {0, 0, 1, 0};
+
+		vfm_vu_hdr_reply(&r, &h, (uint32_t)(sizeof(r) + sizeof(ver) + (size_t)n + 1));
+		if (write(t->fd, &r, sizeof(r)) < 0 || write(t->fd, ver, sizeof(ver)) < 0 ||
+		    write(t->fd, json, (size_t)n + 1) < 0)
+			t->xfer = 0;
+	}
+	shutdown(t->fd, SHUT_RDWR);
+	return NULL;
+}
+
+/* A server that negotiates less than the client needs is refused, with the reason. */
+static void test_tiny_server(void **state)
+{
+	struct tiny_server t = {.xfer = 1024};
+	struct vfm_handle *hd = NULL;
+	char err[512] = "";
+	pthread_t thr;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	t.fd = sv[1];
+	assert_int_equal(pthread_create(&thr, NULL, tiny_serve, &t), 0);
+	assert_int_equal(vfm_vu_open_fd(sv[0], "unix:tiny", NULL, &hd, err, sizeof(err)), -EPROTO);
+	assert_null(hd);
+	assert_non_null(strstr(err, "takes 1024 bytes per message"));
+	pthread_join(thr, NULL);
+	close(sv[1]);
+}
+
 static void test_close_handle_first(void **state)
 {
 	struct pair *p = *state;
@@ -392,6 +472,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_with_local, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_server, setup_plain, teardown),
 		cmocka_unit_test(test_client_without_ext),
+		cmocka_unit_test_setup_teardown(test_small_server, setup_small, teardown),
+		cmocka_unit_test(test_tiny_server),
 		cmocka_unit_test_setup_teardown(test_close_handle_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_vanishes, setup, teardown),
 	};
