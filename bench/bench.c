@@ -249,14 +249,18 @@ int bench_in_child(const struct bench_case *c, uint64_t size, struct bench_resul
 		close(p[0]);
 		if (write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
 			_exit(3);
-		_exit(rc ? 1 : 0);
+		_exit(rc < 0 ? 1 : rc > 0 ? 2 : 0);
 	}
 	close(p[1]);
 	memset(res, 0, sizeof(*res));
 	if (read(p[0], res, sizeof(*res)) != (ssize_t)sizeof(*res))
 		res->seconds = 0;
 	close(p[0]);
-	if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+	if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status))
+		return -1;
+	if (WEXITSTATUS(status) == 2)
+		return 1;
+	if (WEXITSTATUS(status))
 		return -1;
 	res->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
 	return 0;
@@ -324,8 +328,11 @@ int main(int argc, char **argv)
 			if (vfm_parse_size(tok, &size))
 				continue;
 			for (int k = 0; k < repeat; k++) {
-				if (bench_in_child(bc, size, &r)) {
-					printf("| %s | %s | failed |\n", bc->what, tok);
+				int rc = bench_in_child(bc, size, &r);
+
+				if (rc) {
+					printf("| %s | %s | %s |\n", bc->what, tok,
+					       rc > 0 ? "not run (see above)" : "failed");
 					break;
 				}
 				if (!best.seconds || r.seconds < best.seconds)

@@ -16,6 +16,7 @@ struct bench_result {
 struct bench_case {
 	const char *name;
 	const char *what;
+	/* 0, -1 on failure, 1 when the case cannot run here (a peer is missing) */
 	int (*run)(uint64_t size, struct bench_result *res);
 	const char *sizes; /* default state sizes, e.g. "64M,1G" */
 };

@@ -4,6 +4,7 @@
  * pre-copy with a workload, several devices, TCP.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -277,6 +278,87 @@ static int vu_migrate(uint64_t size, struct bench_result *res)
 	return 0;
 }
 
+/*
+ * Two devices built on libvfio-user (the interop tier's lvu-device, named by
+ * $VFM_LVU_DEVICE; bench/run.sh builds it), migrated through our client. The
+ * destination checks every byte it is given, so a run that returns 0 moved the state
+ * intact.
+ */
+static pid_t lvu_start(const char *dev, const char *path, uint64_t size, uint64_t seed)
+{
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 10000000};
+	char ready[80], sz[32], sd[32];
+	struct stat st;
+	pid_t pid;
+
+	snprintf(ready, sizeof(ready), "%s.ready", path);
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	snprintf(sd, sizeof(sd), "%llu", (unsigned long long)seed);
+	unlink(ready);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		execl(dev, dev, "--socket", path, "--size", sz, "--seed", sd, "--ready", ready,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; pid > 0 && i < 3000; i++) {
+		if (stat(ready, &st) == 0)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		nanosleep(&nap, NULL);
+	}
+	return -1;
+}
+
+static void lvu_stop(pid_t pid, const char *path)
+{
+	char ready[80];
+
+	unserve(pid);
+	snprintf(ready, sizeof(ready), "%s.ready", path);
+	unlink(ready);
+	unlink(path);
+}
+
+static int lvu_migrate(uint64_t size, struct bench_result *res)
+{
+	struct vfm_mig_opts opts = {.precopy = false};
+	const char *dev = getenv("VFM_LVU_DEVICE");
+	char a[64], b[64], err[VFM_ERR_LEN];
+	struct vfm_handle *ha, *hb;
+	struct vfm_mig_stats st;
+	pid_t pa, pb;
+	int rc = -1;
+
+	if (!dev || !*dev)
+		return 1; /* no libvfio-user: bench/run.sh said why */
+	snprintf(a, sizeof(a), "/tmp/vfm-bench-%d-la.sock", (int)getpid());
+	snprintf(b, sizeof(b), "/tmp/vfm-bench-%d-lb.sock", (int)getpid());
+	pa = lvu_start(dev, a, size, 1);
+	pb = lvu_start(dev, b, 4096, 2);
+	if (pa > 0 && pb > 0 && !vu_open(a, &ha)) {
+		if (!vu_open(b, &hb)) {
+			rc = vfm_migrate(&ha, &hb, 1, &opts, &st, err, sizeof(err));
+			if (rc)
+				fprintf(stderr, "%s\n", err);
+			else
+				bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
+			vfm_handle_close(hb);
+		}
+		vfm_handle_close(ha);
+	}
+	if (pa > 0)
+		lvu_stop(pa, a);
+	if (pb > 0)
+		lvu_stop(pb, b);
+	return rc ? -1 : 0;
+}
+
 /* State changes per second: RUNNING -> STOP -> RUNNING round trips (two SETs each). */
 static int vu_latency(uint64_t size, struct bench_result *res)
 {
@@ -310,6 +392,8 @@ static const struct bench_case cases[] = {
 #ifdef VFM_HAVE_VFIO_USER
 	{"vu-read", "vfio-user: STOP_COPY read only", vu_read_only, "64M,512M"},
 	{"vu-migrate", "vfio-user: server -> client -> server", vu_migrate, "64M,512M"},
+	{"lvu-migrate", "vfio-user: libvfio-user device -> client -> libvfio-user device",
+	 lvu_migrate, "512M"},
 	{"vu-latency", "vfio-user: one SET round trip (downtime column = ms per SET)", vu_latency,
 	 "4K"},
 #endif
