@@ -54,22 +54,16 @@ for tool in abidw abidiff dpkg-buildpackage dh lintian pkg-config readelf; do
 done
 
 T=$(mktemp -d /tmp/vfio-mig-package.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap 'rm -rf "$T"' EXIT
 trap 'exit 130' INT TERM
 
 if [ ! -f "$BUILD/build.ninja" ]; then
 	# Debug information for abidw; neither tests nor benchmarks are needed here.
 	meson setup "$BUILD" --buildtype=debugoptimized -Dtests=false -Dbench=false \
 		--prefix=/usr >"$T/setup.log" 2>&1 || {
-		cat "$T/setup.log"
-		skip_all "meson setup failed"
+		not_ok "meson setup $BUILD"
+		sed 's/^/# /' "$T/setup.log" | tail -n 40
+		exit 1
 	}
 fi
 VERSION=$(meson introspect --projectinfo "$BUILD" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
@@ -152,13 +146,14 @@ uses_installed() { # the binary loads the installed library, not some other copy
 migrate_local() {
 	local out
 	uses_installed "$T/examples/migrate-two" || return 1
-	out=$("$T/examples/migrate-two") || { echo "$out"; return 1; }
+	out=$(timeout 300 "$T/examples/migrate-two") || { echo "$out"; return 1; }
 	echo "$out"
 	[ "$(grep -c 'RUNNING, checksum [0-9a-f]* matches' <<<"$out")" -eq 2 ] &&
 		grep -q '^progress: stop-copy' <<<"$out" && grep -q '^progress: done' <<<"$out"
 }
 check "migrate-two: two sample devices migrated, checksums equal, progress reported" migrate_local
 
+PIDS=() # the example servers of device_server
 # serve NAME SEED: an example device on $T/NAME.sock; its final line goes to $T/NAME.out.
 serve() {
 	"$T/examples/device-server" "$T/$1.sock" "$2" >"$T/$1.out" 2>"$T/$1.err" &
@@ -174,22 +169,33 @@ wait_socket() {
 	echo "no socket $1"
 	return 1
 }
-stop() { # stop NAME...: SIGTERM, and each must exit 0
-	local n pid_var
+stop() { # stop NAME...: SIGTERM; each must exit 0 within 10 s
+	local n pid pid_var i
 	for n in "$@"; do
 		pid_var=PID_$n
-		kill -TERM "${!pid_var}" && wait "${!pid_var}" || { cat "$T/$n.err"; return 1; }
+		pid=${!pid_var}
+		kill -TERM "$pid" || return 1
+		for i in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid"
+			echo "$n ignored SIGTERM"
+			return 1
+		fi
+		wait "$pid" || { cat "$T/$n.err"; return 1; }
 	done
 }
 hash_of() { sed -n 's/^memory \([0-9a-f]*\)$/\1/p' "$T/$1.out"; }
 device_server() {
-	local out
+	local out n
 	# check runs this in a subshell: the servers are stopped when it ends, however.
 	trap 'kill "${PIDS[@]}" 2>/dev/null' EXIT
 	uses_installed "$T/examples/device-server" || return 1
 	serve s1 1 && serve s2 2 && serve d1 11 && serve d2 12 && serve fresh 11
 	for n in s1 s2 d1 d2 fresh; do wait_socket "$T/$n.sock" || return 1; done
-	out=$("$T/examples/migrate-two" "unix:$T/s1.sock" "unix:$T/d1.sock" "unix:$T/s2.sock" \
+	out=$(timeout 300 "$T/examples/migrate-two" "unix:$T/s1.sock" "unix:$T/d1.sock" "unix:$T/s2.sock" \
 		"unix:$T/d2.sock") || { echo "$out"; return 1; }
 	echo "$out"
 	stop s1 s2 d1 d2 fresh || return 1
@@ -205,7 +211,7 @@ man_example() {
 	sed -n '/^\.EX/,/^\.EE/p' doc/vfio-mig.3 | sed -e '1d;$d' -e 's/\\e/\\/g' >"$T/man.c"
 	# shellcheck disable=SC2046
 	cc -std=gnu11 -Wall -Wextra -Werror -o "$T/man" "$T/man.c" $(pkg-config --cflags --libs vfio-mig) &&
-		grep -q 'bytes, downtime' <<<"$("$T/man")"
+		grep -q 'bytes, downtime' <<<"$(timeout 300 "$T/man")"
 }
 check "vfio-mig(3) example builds and migrates" man_example
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR LD_LIBRARY_PATH
@@ -223,7 +229,7 @@ git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$DEB/vfio-mig
 deb_build() {
 	(cd "$DEB/vfio-mig-$VERSION" &&
 		DEB_BUILD_OPTIONS="nocheck parallel=2" DEB_BUILD_PROFILES=nocheck \
-			dpkg-buildpackage -us -uc -b) >"$T/dpkg-buildpackage.log" 2>&1 ||
+			timeout 1800 dpkg-buildpackage -us -uc -b) >"$T/dpkg-buildpackage.log" 2>&1 ||
 		{ tail -n 40 "$T/dpkg-buildpackage.log"; return 1; }
 	ls "$DEB"/vfio-mig_"$VERSION"_*.deb "$DEB"/libvfio-mig${SOVERSION}_"$VERSION"_*.deb \
 		"$DEB"/libvfio-mig-dev_"$VERSION"_*.deb
@@ -281,7 +287,7 @@ deb_unpacked() {
 	grep -q -- "-L$r/usr/lib/$ma -lvfio-mig" <<<"$(pkg-config --libs vfio-mig)" || { pkg-config --libs vfio-mig; return 1; }
 	mkdir -p "$T/debex" && cp "$r/usr/share/doc/libvfio-mig-dev/examples/"* "$T/debex/" &&
 		make -C "$T/debex" migrate-two || return 1
-	out=$(LD_LIBRARY_PATH=$r/usr/lib/$ma "$T/debex/migrate-two") || { echo "$out"; return 1; }
+	out=$(LD_LIBRARY_PATH=$r/usr/lib/$ma timeout 300 "$T/debex/migrate-two") || { echo "$out"; return 1; }
 	grep -q "=> $r/usr/lib/$ma/libvfio-mig.so.$SOVERSION" <<<"$(LD_LIBRARY_PATH=$r/usr/lib/$ma ldd "$T/debex/migrate-two")" &&
 		[ "$(grep -c 'matches' <<<"$out")" -eq 2 ] && "$r/usr/bin/vfio-mig" --version
 }
