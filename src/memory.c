@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
-/* Host memory: how much this process may still use (see memory.h). */
+/* Host memory: how much this process may still use; guarded copies (see memory.h). */
 #include <errno.h>
 #include <limits.h>
 #include <mntent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,4 +173,56 @@ int vfm_mem_fit(uint64_t need, char *why, size_t whylen)
 	vfm_format_size(need, a, sizeof(a));
 	vfm_format_size(r.bytes, b, sizeof(b));
 	return vfm_errf(why, whylen, -ENOMEM, "%s needed, %s available (%s)", a, b, r.what);
+}
+
+/* ---- copies that survive a shrunk mapping ------------------------------------------- */
+
+/* Set while this thread copies under the guard; volatile: the stores around memcpy() must
+ * stay where they are. */
+static __thread sigjmp_buf *volatile guard_env;
+static struct sigaction prev_bus;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	sigjmp_buf *env = guard_env;
+
+	if (env && si->si_code > 0) { /* a fault inside a guarded copy */
+		guard_env = NULL;
+		siglongjmp(*env, 1);
+	}
+	if ((prev_bus.sa_flags & SA_SIGINFO) && prev_bus.sa_sigaction) {
+		prev_bus.sa_sigaction(sig, si, ctx);
+	} else if (prev_bus.sa_handler != SIG_DFL && prev_bus.sa_handler != SIG_IGN) {
+		prev_bus.sa_handler(sig);
+	} else {
+		/* The default action: a fault repeats when this returns, a kill is raised. */
+		signal(SIGBUS, SIG_DFL);
+		if (si->si_code <= 0)
+			raise(SIGBUS);
+	}
+}
+
+static void guard_install(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+int vfm_copy_guarded(void *dst, const void *src, size_t len)
+{
+	sigjmp_buf env;
+
+	pthread_once(&guard_once, guard_install);
+	/* SA_NODEFER: SIGBUS is never blocked in the handler, so no mask to restore. */
+	if (sigsetjmp(env, 0)) {
+		guard_env = NULL;
+		return -EFAULT;
+	}
+	guard_env = &env;
+	memcpy(dst, src, len);
+	guard_env = NULL;
+	return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Host memory: how much this process may still use. Internal, not installed. */
+/* Host memory: how much this process may still use, and copies through memory another
+ * process can take away. Internal, not installed. */
 #ifndef VFM_MEMORY_H
 #define VFM_MEMORY_H
 
@@ -13,5 +14,14 @@
  * read; -ENOMEM otherwise, with "<need> needed, <room> available (<which limit>)" in why.
  */
 int vfm_mem_fit(uint64_t need, char *why, size_t whylen);
+
+/*
+ * memcpy() for memory mapped from a file someone else controls (a client's memfd, which it
+ * may shrink under us): a page no longer backed raises SIGBUS, which is caught and makes
+ * this return -EFAULT instead of killing the process. 0 otherwise. The first call
+ * installs a SIGBUS handler for the process that leaves every other SIGBUS to the
+ * handler that was there before (or to the default action).
+ */
+int vfm_copy_guarded(void *dst, const void *src, size_t len);
 
 #endif /* VFM_MEMORY_H */

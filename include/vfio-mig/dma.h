@@ -33,7 +33,10 @@ int vfm_dma_map(struct vfm_dma *dma, uint64_t iova, uint64_t len, void *vaddr, b
 int vfm_dma_unmap(struct vfm_dma *dma, uint64_t iova, uint64_t len);
 size_t vfm_dma_nr_regions(struct vfm_dma *dma);
 
-/* The device's side: -EFAULT when [iova, iova + len) is not mapped (writable). */
+/* The device's side: -EFAULT when [iova, iova + len) is not mapped (writable), or when the
+ * memory behind it is gone (a file shrunk under its mapping: the copy catches the SIGBUS;
+ * the first call installs that handler, which passes other SIGBUSes on). A region may end
+ * exactly at 2^64. */
 int vfm_dma_write(struct vfm_dma *dma, uint64_t iova, const void *buf, size_t len);
 int vfm_dma_read(struct vfm_dma *dma, uint64_t iova, void *buf, size_t len);
 /* The first mapped region (for a device that writes somewhere in it): 0 or -ENOENT. */

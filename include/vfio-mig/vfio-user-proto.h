@@ -298,6 +298,9 @@ _Static_assert(sizeof(struct vfm_vu_mig_data) == 8, "mig data");
 #define VFM_VU_OUR_MAX_FDS	8u
 #define VFM_VU_HARD_MAX_FDS	64u
 #define VFM_VU_OUR_MAX_DMA_MAPS 1024u
+/* The most client memory one client may map, file-backed or not, all mappings together
+ * (1 TiB: its dirty bitmap is 32 MiB and a report over all of it a few milliseconds). */
+#define VFM_VU_OUR_MAX_DMA_BYTES (1ull << 40)
 /* Room for fixed parts beyond the data of a transfer message. */
 #define VFM_VU_MSG_SLACK 4096u
 #define VFM_VU_MAX_JSON	 4096u

@@ -102,8 +102,19 @@ int vfm_vu_server_listen_fd(struct vfm_vu_server *srv, int fd);
 /*
  * Serves clients one at a time until *stop becomes non-zero (checked at least every
  * 200 ms, and at once when a signal interrupts the wait). A connection arriving while
- * another is active is closed at once. On return the listener is closed and the socket
- * file removed. 0 when stopped, or a negative errno for a listener failure.
+ * another is active is closed at once, also while a message is being received. On return
+ * the listener is closed and the socket file removed. 0 when stopped, or a negative errno
+ * for a listener failure.
+ *
+ * What a client can do to the server is bounded. A client may be silent between messages
+ * as long as it likes, but once the first byte of a message has arrived (or one of our
+ * DMA commands is sent) the rest (the reply) must follow: 5 s without a byte, or 60 s in
+ * all, drops the client (-ETIMEDOUT; its device recovered as on any disconnect). All its
+ * DMA mappings together, file-backed or not, hold at most VFM_VU_OUR_MAX_DMA_BYTES, so a
+ * dirty-logging report costs one pass over at most a 32 MiB bitmap. A client that shrinks
+ * a file it mapped makes the DMA into it fail with EFAULT, not the server: the first DMA
+ * access installs a SIGBUS handler that catches faults in the server's copies to and
+ * from client memory and leaves every other SIGBUS to the handler installed before it.
  */
 int vfm_vu_server_run(struct vfm_vu_server *srv, volatile sig_atomic_t *stop);
 

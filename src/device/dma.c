@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memory.h"
 #include "util.h"
 #include "vfio-mig/dma.h"
 
@@ -58,16 +59,17 @@ void vfm_dma_destroy(struct vfm_dma *dma)
 	free(dma);
 }
 
+/* Non-empty ranges, compared by their last bytes: one may end exactly at 2^64. */
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
-	return a < b + blen && b < a + alen;
+	return a <= b + (blen - 1) && b <= a + (alen - 1);
 }
 
 int vfm_dma_map(struct vfm_dma *dma, uint64_t iova, uint64_t len, void *vaddr, bool writable)
 {
 	int rc = 0;
 
-	if (!len || !vaddr || iova + len < iova)
+	if (!len || !vaddr || len - 1 > UINT64_MAX - iova)
 		return -EINVAL;
 	pthread_mutex_lock(&dma->lock);
 	for (size_t i = 0; i < dma->nr && !rc; i++) {
@@ -90,7 +92,8 @@ int vfm_dma_unmap(struct vfm_dma *dma, uint64_t iova, uint64_t len)
 	for (size_t i = 0; i < dma->nr; i++) {
 		struct dma_region *r = &dma->region[i];
 
-		if (r->iova >= iova && r->iova + r->len <= iova + len) {
+		if (len && r->iova >= iova && r->iova - iova <= len - 1 &&
+		    r->len - 1 <= len - 1 - (r->iova - iova)) {
 			removed++;
 			continue;
 		}
@@ -137,15 +140,29 @@ static struct dma_region *find(struct vfm_dma *dma, uint64_t iova, uint64_t len)
 	return NULL;
 }
 
+/* The overlap of [iova, iova + len) and a logged range, as the pages [*p0, *p1] of the
+ * range; false if none. Last bytes, not ends: a range may end at 2^64. */
+static bool range_pages(const struct log_range *lr, uint64_t iova, uint64_t len, uint64_t *p0,
+			uint64_t *p1)
+{
+	uint64_t a = VFM_MAX(iova, lr->iova);
+	uint64_t b = VFM_MIN(iova + (len - 1), lr->iova + (lr->len - 1));
+
+	if (!len || !lr->len || a > b)
+		return false;
+	*p0 = (a - lr->iova) / VFM_DMA_LOG_PAGE;
+	*p1 = (b - lr->iova) / VFM_DMA_LOG_PAGE;
+	return true;
+}
+
 static void log_write(struct vfm_dma *dma, uint64_t iova, uint64_t len)
 {
 	for (size_t i = 0; i < dma->nr_ranges; i++) {
 		struct log_range *lr = &dma->ranges[i];
-		uint64_t a = VFM_MAX(iova, lr->iova), b = VFM_MIN(iova + len, lr->iova + lr->len);
+		uint64_t p0, p1;
 
-		for (uint64_t p = (a - lr->iova) / VFM_DMA_LOG_PAGE;
-		     a < b && p <= (b - 1 - lr->iova) / VFM_DMA_LOG_PAGE; p++)
-			lr->dirty[p / 64] |= 1ull << (p % 64);
+		for (uint64_t p = 0; range_pages(lr, iova, len, &p0, &p1) && p <= p1 - p0; p++)
+			lr->dirty[(p0 + p) / 64] |= 1ull << ((p0 + p) % 64);
 	}
 }
 
@@ -156,13 +173,12 @@ int vfm_dma_write(struct vfm_dma *dma, uint64_t iova, const void *buf, size_t le
 
 	pthread_mutex_lock(&dma->lock);
 	r = find(dma, iova, len);
-	if (!r || !r->writable) {
+	if (!r || !r->writable)
 		rc = -EFAULT;
-	} else {
-		memcpy(r->vaddr + (iova - r->iova), buf, len);
-		if (dma->logging)
-			log_write(dma, iova, len);
-	}
+	else
+		rc = vfm_copy_guarded(r->vaddr + (iova - r->iova), buf, len);
+	if (!rc && dma->logging)
+		log_write(dma, iova, len);
 	pthread_mutex_unlock(&dma->lock);
 	return rc;
 }
@@ -174,10 +190,7 @@ int vfm_dma_read(struct vfm_dma *dma, uint64_t iova, void *buf, size_t len)
 
 	pthread_mutex_lock(&dma->lock);
 	r = find(dma, iova, len);
-	if (!r)
-		rc = -EFAULT;
-	else
-		memcpy(buf, r->vaddr + (iova - r->iova), len);
+	rc = r ? vfm_copy_guarded(buf, r->vaddr + (iova - r->iova), len) : -EFAULT;
 	pthread_mutex_unlock(&dma->lock);
 	return rc;
 }
@@ -185,7 +198,7 @@ int vfm_dma_read(struct vfm_dma *dma, uint64_t iova, void *buf, size_t len)
 static int log_add_range(struct vfm_dma *dma, uint64_t iova, uint64_t len)
 {
 	struct log_range *lr = &dma->ranges[dma->nr_ranges];
-	uint64_t pages = (len + VFM_DMA_LOG_PAGE - 1) / VFM_DMA_LOG_PAGE;
+	uint64_t pages = len / VFM_DMA_LOG_PAGE + (len % VFM_DMA_LOG_PAGE != 0);
 
 	lr->iova = iova;
 	lr->len = len;
@@ -235,24 +248,31 @@ int vfm_dma_log_stop(struct vfm_dma *dma)
 	return 0;
 }
 
-/* Reports and clears the logged pages of one range that fall in [iova, iova + length). */
+/*
+ * Reports and clears the logged pages of one range that fall in [iova, iova + length).
+ * A word of 64 pages at a time, so the work is one pass over the range's bitmap plus one
+ * step per dirty page, whatever the page size asked.
+ */
 static void report_range(struct log_range *lr, uint64_t iova, uint64_t length, uint64_t page_size,
 			 uint64_t *bitmap)
 {
-	uint64_t a = VFM_MAX(iova, lr->iova), b = VFM_MIN(iova + length, lr->iova + lr->len);
+	uint64_t p0, p1;
 
-	if (a >= b)
+	if (!range_pages(lr, iova, length, &p0, &p1))
 		return;
-	for (uint64_t p = (a - lr->iova) / VFM_DMA_LOG_PAGE;
-	     p <= (b - 1 - lr->iova) / VFM_DMA_LOG_PAGE; p++) {
-		uint64_t addr, bit;
+	for (uint64_t w = p0 / 64; w <= p1 / 64; w++) {
+		uint64_t lo = w == p0 / 64 ? p0 % 64 : 0, hi = w == p1 / 64 ? p1 % 64 : 63;
+		uint64_t bits = lr->dirty[w] & (~0ull << lo) & (~0ull >> (63 - hi));
 
-		if (!(lr->dirty[p / 64] >> (p % 64) & 1))
-			continue;
-		lr->dirty[p / 64] &= ~(1ull << (p % 64));
-		addr = VFM_MAX(lr->iova + p * VFM_DMA_LOG_PAGE, iova);
-		bit = (addr - iova) / page_size;
-		bitmap[bit / 64] |= 1ull << (bit % 64);
+		lr->dirty[w] &= ~bits;
+		while (bits) {
+			uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits), addr, bit;
+
+			bits &= bits - 1;
+			addr = VFM_MAX(lr->iova + p * VFM_DMA_LOG_PAGE, iova);
+			bit = (addr - iova) / page_size;
+			bitmap[bit / 64] |= 1ull << (bit % 64);
+		}
 	}
 }
 

@@ -13,11 +13,22 @@
 
 #include "server.h"
 #include "vfio-mig/dma.h"
+#include "memory.h"
 #include "util.h"
 
+/* Non-empty ranges, compared by their last bytes: one may end exactly at 2^64. */
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
-	return a < b + blen && b < a + alen;
+	return a <= b + (blen - 1) && b <= a + (alen - 1);
+}
+
+static uint64_t mapped_bytes(const struct vu_conn *c)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < c->nr_dma; i++)
+		sum += c->dma[i].size;
+	return sum;
 }
 
 static int find_overlap(const struct vu_conn *c, uint64_t addr, uint64_t size)
@@ -108,13 +119,21 @@ int vu_handle_dma_map(struct vfm_vu_server *srv, struct vu_req *rq)
 
 	memcpy(&m, rq->body, sizeof(m));
 	if (m.argsz < sizeof(m) || m.flags & ~(VFM_VU_DMA_F_READ | VFM_VU_DMA_F_WRITE) || !m.size ||
-	    m.addr + m.size < m.addr || rq->fds.n > 1)
+	    m.size - 1 > UINT64_MAX - m.addr || rq->fds.n > 1)
 		return vu_fail(srv, -EINVAL, "DMA_MAP: argsz %u flags 0x%x [0x%llx, +%llu) %zu fds",
 			       m.argsz, m.flags, (unsigned long long)m.addr,
 			       (unsigned long long)m.size, rq->fds.n);
 	if (find_overlap(&srv->c, m.addr, m.size) >= 0)
 		return vu_fail(srv, -EEXIST, "DMA_MAP: [0x%llx, +%llu) overlaps a mapping",
 			       (unsigned long long)m.addr, (unsigned long long)m.size);
+	/* Without a file the size is only the client's word: it is bounded all the same. */
+	if (m.size > VFM_VU_OUR_MAX_DMA_BYTES - mapped_bytes(&srv->c))
+		return vu_fail(srv, -ENOSPC,
+			       "DMA_MAP: %llu more bytes would be over the %llu one client may map "
+			       "(%llu mapped)",
+			       (unsigned long long)m.size,
+			       (unsigned long long)VFM_VU_OUR_MAX_DMA_BYTES,
+			       (unsigned long long)mapped_bytes(&srv->c));
 	d.addr = m.addr;
 	d.size = m.size;
 	d.flags = m.flags;
@@ -188,6 +207,30 @@ void vu_dma_unmap_all(struct vfm_vu_server *srv)
 
 /* ---- DMA over the socket ---- */
 
+/* Reads the rest of a reply, within the bounds of a message, into buf (NULL: dropped). */
+static int reply_part(struct vfm_vu_server *srv, void *buf, size_t len)
+{
+	uint8_t sink[4096];
+	double t0 = vfm_now();
+
+	if (buf)
+		return vu_recv_part(srv, buf, len, NULL, t0);
+	for (size_t n; len; len -= n) {
+		int rc;
+
+		n = VFM_MIN(len, sizeof(sink));
+		rc = vu_recv_part(srv, sink, n, NULL, t0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int discard(struct vfm_vu_server *srv, size_t len)
+{
+	return reply_part(srv, NULL, len);
+}
+
 /*
  * Waits for the reply to our command id. Commands the client sends meanwhile are served
  * as usual: a client may need their answers before it can answer ours. 0 with *h filled,
@@ -195,14 +238,14 @@ void vu_dma_unmap_all(struct vfm_vu_server *srv)
  */
 static int await_reply(struct vfm_vu_server *srv, uint16_t id, uint16_t cmd, struct vfm_vu_hdr *h)
 {
-	struct vu_sock *s = &srv->c.sock;
 	int rc;
 
 	for (;;) {
 		struct vu_req rq;
 
 		vu_fds_init(&rq.fds, srv->max_fds);
-		rc = vu_recv(s, &rq.hdr, sizeof(rq.hdr), &rq.fds);
+		rq.t0 = vfm_now();
+		rc = vu_recv_part(srv, &rq.hdr, sizeof(rq.hdr), &rq.fds, rq.t0);
 		if (rc) {
 			vu_fds_close(&rq.fds);
 			return rc == -ENODATA ? -EPIPE : rc;
@@ -224,7 +267,7 @@ static int await_reply(struct vfm_vu_server *srv, uint16_t id, uint16_t cmd, str
 				sizeof(srv->err));
 	if (rc == -EPROTO)
 		return -EPIPE;
-	if (rc && vu_discard(s, h->msg_size - sizeof(*h)))
+	if (rc && discard(srv, h->msg_size - sizeof(*h)))
 		return -EPIPE;
 	return rc;
 }
@@ -257,12 +300,12 @@ static int sock_dma_read(struct vfm_vu_server *srv, uint64_t addr, uint8_t *buf,
 	if (rc)
 		return rc;
 	if (h.msg_size != sizeof(h) + sizeof(a) + n) {
-		vu_discard(&srv->c.sock, h.msg_size - sizeof(h));
+		discard(srv, h.msg_size - sizeof(h));
 		return vu_fail(srv, -EIO, "DMA_READ reply of %u bytes for %u", h.msg_size, n);
 	}
-	rc = vu_recv(&srv->c.sock, &a, sizeof(a), NULL);
+	rc = reply_part(srv, &a, sizeof(a));
 	if (!rc)
-		rc = vu_recv(&srv->c.sock, buf, n, NULL);
+		rc = reply_part(srv, buf, n);
 	if (rc)
 		return -EPIPE;
 	return a.addr == addr && a.count == n ? 0 : vu_fail(srv, -EIO, "DMA_READ reply mismatch");
@@ -280,12 +323,12 @@ static int sock_dma_write(struct vfm_vu_server *srv, uint64_t addr, const uint8_
 	if (rc)
 		return rc;
 	if (h.msg_size < sizeof(h) + sizeof(r)) {
-		vu_discard(&srv->c.sock, h.msg_size - sizeof(h));
+		discard(srv, h.msg_size - sizeof(h));
 		return vu_fail(srv, -EIO, "DMA_WRITE reply of %u bytes", h.msg_size);
 	}
-	rc = vu_recv(&srv->c.sock, &r, sizeof(r), NULL);
+	rc = reply_part(srv, &r, sizeof(r));
 	if (!rc)
-		rc = vu_discard(&srv->c.sock, h.msg_size - sizeof(h) - sizeof(r));
+		rc = discard(srv, h.msg_size - sizeof(h) - sizeof(r));
 	if (rc)
 		return -EPIPE;
 	return r.addr == addr && r.count == n ? 0 : vu_fail(srv, -EIO, "DMA_WRITE reply mismatch");
@@ -298,14 +341,17 @@ static int mapped_access(struct vfm_vu_server *srv, const struct vu_dma *d, uint
 {
 	uint8_t *p = (uint8_t *)d->map + (addr - d->addr);
 
+	int rc;
+
 	if (srv->dma)
-		return write ? vfm_dma_write(srv->dma, addr, buf, len)
-			     : vfm_dma_read(srv->dma, addr, buf, len);
-	if (write)
-		memcpy(p, buf, len);
+		rc = write ? vfm_dma_write(srv->dma, addr, buf, len)
+			   : vfm_dma_read(srv->dma, addr, buf, len);
 	else
-		memcpy(buf, p, len);
-	return 0;
+		rc = write ? vfm_copy_guarded(p, buf, len) : vfm_copy_guarded(buf, p, len);
+	/* The client shrank the file under its mapping: its memory is gone, we live on. */
+	return rc ? vu_fail(srv, -EFAULT, "DMA at 0x%llx: the client's memory is no longer there",
+			    (unsigned long long)addr)
+		  : 0;
 }
 
 /*
@@ -343,7 +389,7 @@ static int dma_access(struct vfm_vu_server *srv, uint64_t addr, void *buf, size_
 					     write);
 		rc = write ? sock_dma_write(srv, addr + done, (uint8_t *)buf + done, n)
 			   : sock_dma_read(srv, addr + done, (uint8_t *)buf + done, n);
-		if (rc == -EPIPE || rc == -ECANCELED)
+		if (rc == -EPIPE || rc == -ECANCELED || rc == -ETIMEDOUT)
 			srv->c.broken = true;
 		if (rc)
 			return rc;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -252,6 +253,72 @@ static int dispatch(struct vfm_vu_server *srv, struct vu_req *rq)
 	return handlers[cmd](srv, rq);
 }
 
+static void reject_pending(struct vfm_vu_server *srv)
+{
+	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd >= 0) {
+		srv->stats.rejected++;
+		vfm_log(&srv->log, VFM_LOG_WARN,
+			"vfio-user: %s: refused a second client (one at a time)",
+			vfm_device_name(srv->dev));
+		close(fd);
+	}
+}
+
+/*
+ * Waits until the client's socket is readable, refusing other clients at once. t0 < 0:
+ * between messages, no bound; otherwise the message's bounds, counted from t0 and from
+ * the last byte (last). 0, -ECANCELED or -ETIMEDOUT.
+ */
+static int wait_readable(struct vfm_vu_server *srv, double t0, double last)
+{
+	volatile sig_atomic_t *stop = srv->c.sock.stop;
+	struct pollfd p[2] = {{srv->c.sock.fd, POLLIN, 0}, {srv->listen_fd, POLLIN, 0}};
+
+	for (;;) {
+		int n = poll(p, srv->listen_fd >= 0 ? 2 : 1, VU_POLL_MS);
+		double now;
+
+		if (stop && *stop)
+			return -ECANCELED;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0 && p[0].revents)
+			return 0;
+		if (n > 0 && (p[1].revents & POLLIN))
+			reject_pending(srv);
+		now = vfm_now();
+		if (t0 >= 0 && (now - last >= VU_MSG_IDLE_S || now - t0 >= VU_MSG_MAX_S))
+			return -ETIMEDOUT;
+	}
+}
+
+int vu_recv_part(struct vfm_vu_server *srv, void *buf, size_t len, struct vu_fds *fds, double t0)
+{
+	double last = t0;
+	size_t got = 0;
+
+	while (got < len) {
+		int avail = 0, rc = wait_readable(srv, t0, last);
+		size_t n;
+
+		if (rc)
+			return rc;
+		/* Only what is there: the read never blocks, the bounds stay ours. 0 bytes
+		 * readable is the end of the stream, which the read reports. */
+		if (ioctl(srv->c.sock.fd, FIONREAD, &avail) < 0)
+			return -errno;
+		n = avail > 0 ? VFM_MIN((size_t)avail, len - got) : len - got;
+		rc = vu_recv(&srv->c.sock, (uint8_t *)buf + got, n, fds);
+		if (rc)
+			return rc == -ENODATA && got ? -EPIPE : rc;
+		got += n;
+		last = vfm_now();
+	}
+	return 0;
+}
+
 /* Receives the body of a message whose header (and descriptors) came already. */
 static int recv_body(struct vfm_vu_server *srv, struct vu_req *rq)
 {
@@ -267,9 +334,14 @@ static int recv_body(struct vfm_vu_server *srv, struct vu_req *rq)
 	if (rc)
 		return vu_fail(srv, rc, "no memory for a %zu-byte message", rq->len);
 	rq->body = srv->rx;
-	rc = vu_recv(&srv->c.sock, rq->body, rq->len, &rq->fds);
+	rc = vu_recv_part(srv, rq->body, rq->len, &rq->fds, rq->t0);
 	if (rc == -ENODATA)
 		rc = -EPIPE;
+	if (rc == -ETIMEDOUT)
+		return vu_fail(srv, rc,
+			       "%s: the client sent the header of a %u-byte message and not the "
+			       "rest in time; dropped",
+			       vfm_vu_cmd_name(rq->hdr.cmd), rq->hdr.msg_size);
 	if (rc)
 		return vu_fail(srv, rc, "%s: body cut short (%s)", vfm_vu_cmd_name(rq->hdr.cmd),
 			       strerror(-rc));
@@ -283,7 +355,12 @@ static int recv_msg(struct vfm_vu_server *srv, struct vu_req *rq)
 	int rc;
 
 	vu_fds_init(&rq->fds, srv->max_fds);
-	rc = vu_recv(&srv->c.sock, &rq->hdr, sizeof(rq->hdr), &rq->fds);
+	rq->t0 = vfm_now();
+	rc = vu_recv_part(srv, &rq->hdr, sizeof(rq->hdr), &rq->fds, rq->t0);
+	if (rc == -ETIMEDOUT)
+		return vu_fail(srv, rc,
+			       "the client sent part of a message header and no more "
+			       "in time; dropped");
 	return rc ? rc : recv_body(srv, rq);
 }
 
@@ -372,42 +449,6 @@ static void conn_end(struct vfm_vu_server *srv)
 		vfm_device_name(srv->dev), vfm_state_name(vfm_device_get_state(srv->dev)));
 }
 
-static void reject_pending(struct vfm_vu_server *srv)
-{
-	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (fd >= 0) {
-		srv->stats.rejected++;
-		vfm_log(&srv->log, VFM_LOG_WARN,
-			"vfio-user: %s: refused a second client (one at a time)",
-			vfm_device_name(srv->dev));
-		close(fd);
-	}
-}
-
-/* Between messages: wait for the client while refusing others. 1 = client readable. */
-static int wait_client(struct vfm_vu_server *srv, volatile sig_atomic_t *stop)
-{
-	struct pollfd p[2] = {{srv->c.sock.fd, POLLIN, 0}, {srv->listen_fd, POLLIN, 0}};
-
-	if (srv->listen_fd < 0)
-		return 1; /* the receive timeout alone watches *stop */
-	for (;;) {
-		int n = poll(p, 2, VU_POLL_MS);
-
-		if (stop && *stop)
-			return -ECANCELED;
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n <= 0)
-			continue;
-		if (p[0].revents)
-			return 1;
-		if (p[1].revents & POLLIN)
-			reject_pending(srv);
-	}
-}
-
 int vfm_vu_server_serve_fd(struct vfm_vu_server *srv, int fd, volatile sig_atomic_t *stop)
 {
 	int rc;
@@ -418,7 +459,7 @@ int vfm_vu_server_serve_fd(struct vfm_vu_server *srv, int fd, volatile sig_atomi
 	}
 	conn_begin(srv, fd, stop);
 	for (;;) {
-		rc = wait_client(srv, stop);
+		rc = wait_readable(srv, -1, 0);
 		if (rc < 0)
 			break;
 		rc = serve_one(srv);

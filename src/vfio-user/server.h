@@ -51,6 +51,7 @@ struct vu_conn {
 
 /* A received command. */
 struct vu_req {
+	double t0; /* vfm_now() when its first byte arrived */
 	struct vfm_vu_hdr hdr;
 	uint8_t *body;
 	size_t len;
@@ -93,7 +94,19 @@ struct vfm_vu_server {
 #define VU_GONE	 1
 #define VU_CLOSE 2
 
+/*
+ * A message once its first byte is here (or a reply to one of our commands once that is
+ * sent) must keep coming: VU_MSG_IDLE_S without a byte, or VU_MSG_MAX_S in all, ends the
+ * connection. Between messages a client may be silent as long as it likes.
+ */
+#define VU_MSG_IDLE_S 5.0
+#define VU_MSG_MAX_S  60.0
+
 /* server.c */
+/* Reads len bytes of a message begun at t0 within those bounds, refusing other clients
+ * meanwhile: 0, -ENODATA (the client left before a byte), -EPIPE, -ECANCELED (*stop),
+ * -ETIMEDOUT, or another negative errno. */
+int vu_recv_part(struct vfm_vu_server *srv, void *buf, size_t len, struct vu_fds *fds, double t0);
 int vu_send_error(struct vfm_vu_server *srv, const struct vfm_vu_hdr *req, int rc);
 int vu_buf_reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit);
 /* Reply with payload: 0 or VU_GONE. */

@@ -991,6 +991,98 @@ static void test_dma_over_socket(void **state)
 	free(expect);
 }
 
+/* The server with the device's DMA behind it, as `vfio-mig serve` runs it. */
+static int setup_dma(void **state)
+{
+	struct vu_harness *h = calloc(1, sizeof(*h));
+	struct vfm_testdev_config cfg;
+	struct vfm_vu_server_opts o = {0};
+	char err[256];
+
+	if (!h)
+		return -1;
+	h->cfd = -1;
+	vfm_testdev_config_default(&cfg);
+	if (vfm_testdev_parse(SPEC, &cfg, err, sizeof(err)) ||
+	    vfm_testdev_create(&cfg, "vu-test", NULL, &h->td, err, sizeof(err)))
+		return -1;
+	h->dev = vfm_testdev_device(h->td);
+	o.testdev = h->td;
+	o.dma = vfm_testdev_dma(h->td);
+	if (vfm_vu_server_create(h->dev, &o, &h->srv, err, sizeof(err)) || vh_connect(h) ||
+	    vh_version(h, EXT_JSON))
+		return -1;
+	*state = h;
+	return 0;
+}
+
+static int dma_map_fd(struct vu_harness *h, uint64_t addr, uint64_t size, int fd)
+{
+	struct vfm_vu_dma_map m = {32, VFM_VU_DMA_F_READ | VFM_VU_DMA_F_WRITE, 0, addr, size};
+	struct vfm_vu_hdr hdr;
+	uint8_t rep[64];
+
+	assert_int_equal(vh_send_fds(h, VFM_VU_DMA_MAP, 0, &m, sizeof(m), &fd, fd >= 0), 0);
+	assert_int_equal(vh_recv(h, &hdr, rep, sizeof(rep), NULL), 0);
+	return hdr.flags & VFM_VU_F_ERROR ? -(int)hdr.error : 0;
+}
+
+/*
+ * What one request may cost is bounded by what is really mapped: at most
+ * VFM_VU_OUR_MAX_DMA_BYTES per client, file-backed or not (a file-less DMA_MAP of 2^46
+ * bytes was taken on the client's word, and a report over it pinned the CPU for seconds);
+ * a report costs one pass over the logged range's bitmap, whatever its page size. A
+ * mapping may end exactly at 2^64.
+ */
+static void test_dma_bounds(void **state)
+{
+	struct vu_harness *h = *state;
+	const uint64_t tib = VFM_VU_OUR_MAX_DMA_BYTES, base = 0 - tib;
+	int fd = memfd_create("vu-sparse", MFD_CLOEXEC);
+	struct {
+		struct vfm_vu_dma_logging_control c;
+		struct vfm_device_feature_dma_logging_range r;
+	} st = {{4096, 1, 0}, {base, tib - 4096}};
+	uint64_t req[3] = {base, tib - 4096, 1ull << 30}, bitmap[16 + 4], pattern[4096 / 8];
+	struct vfm_vu_dma_unmap u = {24, 0, base, tib};
+	uint8_t rep[64], *page;
+
+	assert_true(fd >= 0);
+	/* A sparse file of 2^46 bytes: more than one client may map. */
+	assert_int_equal(ftruncate(fd, (off_t)(1ull << 46)), 0);
+	assert_int_equal(dma_map_fd(h, 0, 1ull << 46, fd), -ENOSPC);
+	assert_int_equal(dma_map_fd(h, 0, 1ull << 46, -1), -ENOSPC);
+	/* Exactly the limit, ending at 2^64; then nothing more fits. */
+	assert_int_equal(dma_map_fd(h, base, tib, fd), 0);
+	assert_int_equal(dma_map_fd(h, 0, 4096, -1), -ENOSPC);
+	assert_int_equal(dma_map_fd(h, 0 - 4096ull, 4096, -1), -EEXIST);
+	/* The device writes the last page before 2^64 and one in the logged range. */
+	assert_int_equal(vh_feature(h,
+				    VFM_DEVICE_FEATURE_SET | VFM_DEVICE_FEATURE_DMA_LOGGING_START,
+				    8 + sizeof(st), &st, sizeof(st), rep, sizeof(rep), NULL),
+			 0);
+	dma_regs(h, 0 - 4096ull, 4096, VFM_VU_DMA_CTRL_WRITE);
+	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, 0);
+	dma_regs(h, base + (700ull << 30) + 12345, 100, VFM_VU_DMA_CTRL_WRITE);
+	assert_int_equal(bar_u64(h, VFM_VU_REG_DMA_STATUS) & 0xffffffff, 0);
+	page = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)(tib - 4096));
+	assert_true(page != MAP_FAILED);
+	for (int i = 0; i < 4096; i++)
+		((uint8_t *)pattern)[i] = (uint8_t)(i * 7 + 1);
+	assert_memory_equal(page, pattern, 4096);
+	munmap(page, 4096);
+	/* A 48-byte request over the whole TiB at 1 GiB pages: the one dirty GiB, at once. */
+	memset(bitmap, 0xee, sizeof(bitmap));
+	assert_int_equal(vh_feature(h,
+				    VFM_DEVICE_FEATURE_GET | VFM_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+				    8 + 24 + 128, req, sizeof(req), bitmap, sizeof(bitmap), NULL),
+			 0);
+	for (int w = 0; w < 16; w++)
+		assert_true(bitmap[4 + w] == (w == 700 / 64 ? 1ull << (700 % 64) : 0));
+	assert_int_equal(vh_call(h, VFM_VU_DMA_UNMAP, &u, sizeof(u), rep, sizeof(rep), NULL), 0);
+	close(fd);
+}
+
 /* Maps a memfd of size bytes at addr; returns the fd and its mapping in *mem. */
 static int map_memfd(struct vu_harness *h, uint64_t addr, size_t size, uint8_t **mem)
 {
@@ -1305,6 +1397,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_extensions_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irqs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_mapped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_bounds, setup_dma, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_over_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_fd_leaks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_reply_flag, setup, teardown),
