@@ -423,10 +423,11 @@ static void conn_begin(struct vfm_vu_server *srv, int fd, volatile sig_atomic_t 
 	c->active = true;
 	c->sock.fd = fd;
 	c->sock.stop = stop;
+	/* A client that stops reading our replies is dropped like one silent mid-message. */
+	c->sock.idle_ms = (int)(VU_MSG_IDLE_S * 1000);
 	vu_irq_init(c);
 	vfm_vu_caps_default(&c->peer);
-	if (stop)
-		vu_sock_set_timeouts(fd, VU_POLL_MS);
+	vu_sock_set_timeouts(fd, VU_POLL_MS);
 	vu_sock_set_buffers(fd, 4 << 20);
 	srv->stats.clients++;
 	srv->err[0] = '\0';

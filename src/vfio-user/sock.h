@@ -28,10 +28,11 @@ struct vu_sock {
 	/* Checked whenever a blocking call times out (the socket then has a receive and
 	 * send timeout of VU_POLL_MS); NULL blocks for ever. */
 	volatile sig_atomic_t *stop;
-	/* The client's rules (0 / false for the server): a call that sees no byte move for
-	 * idle_ms fails with -ETIMEDOUT; with stop_when_idle, *stop cancels only a call that
-	 * has seen no byte move for VU_POLL_MS (a peer that answers finishes its message, so
-	 * the connection stays usable to recover the device). */
+	/* A call that sees no byte move for idle_ms fails with -ETIMEDOUT (the server's sends
+	 * to a client that stopped reading, the client's every call); with stop_when_idle
+	 * (the client), *stop cancels only a call that has seen no byte move for VU_POLL_MS
+	 * (a peer that answers finishes its message, so the connection stays usable to
+	 * recover the device). */
 	int idle_ms;
 	bool stop_when_idle;
 };

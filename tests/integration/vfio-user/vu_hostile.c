@@ -6,6 +6,7 @@
  *     DMA engine and the workload): the DMA fails, serve lives on;
  *   - it sends half a message and goes silent: serve drops it after a bound, and refuses a
  *     second client at once meanwhile, then serves the next one;
+ *   - it sends requests and never reads the replies: serve drops it once it cannot send;
  *   - it maps a sparse file larger than one client may map, then logs and reports over
  *     the most it may map: refused, then answered at once; SIGTERM ends serve right after.
  */
@@ -208,6 +209,36 @@ static void test_half_message(void **state)
 	serve_stop(&s);
 }
 
+/* A client that sends requests and never reads the replies is dropped once the server
+ * cannot send; the next client is served then. */
+static void test_unread_replies(void **state)
+{
+	struct vfm_vu_region_access ra = {0, VFM_VU_PCI_BAR0, VFM_VU_BAR0_SIZE};
+	struct vu_harness h, next;
+	struct serve s;
+	struct pollfd p;
+	struct timeval tv = {.tv_sec = 20};
+
+	(void)state;
+
+	serve_start(&s, "deaf", "testdev,size=1M");
+	client(&h, &s);
+	/* Bounded here too: a server that never gives up must not hang the test. */
+	assert_int_equal(setsockopt(h.cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	/* 4 KiB replies: 4000 of them fill every socket buffer between us; our own sends
+	 * stall too, until the server gives up on us (ECONNRESET). */
+	for (int i = 0; i < 4000 && vh_send(&h, VFM_VU_REGION_READ, &ra, sizeof(ra)) == 0; i++)
+		;
+	memset(&next, 0, sizeof(next));
+	next.cfd = connect_to(&s);
+	assert_int_equal(vh_send(&next, VFM_VU_VERSION, (uint8_t[]){0, 0, 1, 0}, 4), 0);
+	p = (struct pollfd){next.cfd, POLLIN, 0};
+	assert_int_equal(poll(&p, 1, 30000), 1);
+	close(h.cfd);
+	close(next.cfd);
+	serve_stop(&s);
+}
+
 static void test_bounded_dma_requests(void **state)
 {
 	const uint64_t tib = 1ull << 40;
@@ -266,6 +297,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_shrunk_memfd, reap),
 		cmocka_unit_test_teardown(test_half_message, reap),
+		cmocka_unit_test_teardown(test_unread_replies, reap),
 		cmocka_unit_test_teardown(test_bounded_dma_requests, reap),
 	};
 
