@@ -944,8 +944,7 @@ static void test_migrated_local_source(void **state)
  */
 static void test_reset_power_on(void **state)
 {
-	struct vfm_testdev *a = td_new("size=1M,seed=8"),
-			   *b = td_new("size=1M,seed=9,dirty-rate=64M");
+	struct vfm_testdev *a = td_new("size=1M,seed=8"), *b = td_new("size=1M,seed=9");
 	uint64_t sum_a = vfm_testdev_checksum(a), sum_b = vfm_testdev_checksum(b), len;
 	uint8_t *s = save_all(a, 4096, &len), first[64], again[64];
 	vfm_session_id sid;
@@ -963,8 +962,15 @@ static void test_reset_power_on(void **state)
 	assert_int_equal(load_stream(b, sid, s, (size_t)len, 4096), (int64_t)len);
 	assert_int_equal(vfm_device_set_state(dev_of(b), VFM_STATE_RUNNING, NULL), 0);
 	assert_true(vfm_testdev_checksum(b) == sum_a);
+	vfm_testdev_set_dirty_rate(b, 64 << 20);
 	while (vfm_testdev_written(b) == 0)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	/* The workload quiet again (no write for 50 ms), so nothing lands after the reset. */
+	vfm_testdev_set_dirty_rate(b, 0);
+	for (uint64_t w = 0; w != vfm_testdev_written(b);) {
+		w = vfm_testdev_written(b);
+		nanosleep(&(struct timespec){0, 50000000}, NULL);
+	}
 	assert_int_equal(vfm_device_reset(dev_of(b)), 0);
 	assert_true(vfm_testdev_checksum(b) == sum_b);
 	assert_int_equal(vfm_testdev_peek(b, 1000, again, sizeof(again)), 0);
