@@ -92,6 +92,19 @@ expect_exit 0 "migrate --section to a file" "$VFIO_MIG" migrate -q -f local:test
 	--to "file:$TMP/mf.vfm" --section "$SEC"
 expect_exit 0 "receive --section from that file" "$VFIO_MIG" receive -q -L "file:$TMP/mf.vfm" \
 	-d local:testdev,size=1M --section "$SEC"
+# A receive --section waiting for its connection ends on SIGTERM, and -T bounds the wait.
+rm -f "$TMP/w.sock"
+"$VFIO_MIG" receive -q -L "sock:$TMP/w.sock" -d local:testdev,size=1M --section "$SEC" \
+	>"$TMP/w.out" 2>&1 &
+wpid=$!
+wait_sock "$TMP/w.sock"
+kill -TERM "$wpid"
+wait "$wpid"
+[ $? -eq 1 ] && grep -q "interrupted while waiting" "$TMP/w.out" && ok "receive --section ends on SIGTERM" ||
+	nok "SIGTERM: $(cat "$TMP/w.out")"
+expect_exit 1 "receive --section -T 1 gives up" "$VFIO_MIG" receive -q -L "sock:$TMP/t.sock" -T 1 \
+	-d local:testdev,size=1M --section "$SEC"
+grep -q "no migration connection arrived" "$TMP/last.err" && ok "its reason" || nok "timeout: $(last_err)"
 expect_exit 2 "migrate --section between devices is refused" "$VFIO_MIG" migrate -q \
 	-f local:testdev,size=1M --to local:testdev,size=1M --section "$SEC"
 
