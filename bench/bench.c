@@ -4,7 +4,7 @@
  * (memcpy, UNIX socket), then migration throughput and peak memory per case, each case
  * in its own child process so that its peak RSS is its own.
  *
- *   bench [--sizes 64M,1G] [--cases local,save-load] [--repeat N]
+ *   bench [--sizes 64M,1G] [--cases local,save-load,tcp-compare] [--repeat N]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -279,6 +279,65 @@ static bool wanted(const char *list, const char *name)
 	return false;
 }
 
+static const struct bench_case *extra_case(const char *name)
+{
+	for (size_t i = 0; i < bench_extra_count(); i++) {
+		if (!strcmp(bench_extra(i)->name, name))
+			return bench_extra(i);
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * TCP, 1 GiB: the loopback limit, send -> receive in clear and with TLS, measured in
+ * turns (limit, clear, TLS, limit, ...) so that each sees the same load of the machine;
+ * medians, as the machine is shared and noisy.
+ */
+static void tcp_section(int runs)
+{
+	const struct bench_case *plain = extra_case("tcp"), *tls = extra_case("tcp-tls");
+	double lim[32], clear[32], enc[32], m_lim, m_clear, m_enc;
+	struct bench_result r;
+	int n = 0;
+
+	runs = runs > 32 ? 32 : runs;
+	for (int k = 0; k < runs && plain && tls; k++) {
+		lim[n] = tcp_loopback_gbps();
+		if (bench_in_child(plain, 1ull << 30, &r) || !r.seconds)
+			break;
+		clear[n] = (double)r.bytes / r.seconds / 1e9;
+		if (bench_in_child(tls, 1ull << 30, &r) || !r.seconds)
+			break;
+		enc[n++] = (double)r.bytes / r.seconds / 1e9;
+	}
+	if (!n) {
+		printf("\nTCP with and without TLS: failed\n");
+		return;
+	}
+	m_lim = median(lim, n);
+	m_clear = median(clear, n);
+	m_enc = median(enc, n);
+	printf("\nTCP over loopback, 1 GiB, median of %d runs taken in turns:\n\n", n);
+	printf("| path | GB/s | / TCP loopback | / in clear |\n|---|---|---|---|\n");
+	printf("| TCP loopback, 1 MiB writes (the limit) | %.2f | 1.00 | |\n", m_lim);
+	printf("| send -> receive, in clear | %.2f | %.2f | 1.00 |\n", m_clear, m_clear / m_lim);
+	printf("| send -> receive, TLS 1.3 x509 (AES-128-GCM) | %.2f | %.2f | %.2f |\n", m_enc,
+	       m_enc / m_lim, m_enc / m_clear);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -356,5 +415,7 @@ int main(int argc, char **argv)
 	printf("\n(best of %d runs; each case in its own process; peak RSS includes both devices' "
 	       "state)\n",
 	       repeat);
+	if (!cases || wanted(cases, "tcp-compare"))
+		tcp_section(repeat < 5 ? 5 : repeat);
 	return 0;
 }

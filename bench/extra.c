@@ -116,6 +116,7 @@ static int one_device(uint64_t size, struct bench_result *res)
 struct receiver {
 	struct vfm_handle *h;
 	int lfd;
+	const struct vfm_tls_opts *tls;
 	int rc;
 	char err[VFM_ERR_LEN];
 };
@@ -123,21 +124,20 @@ struct receiver {
 static void *receive_main(void *arg)
 {
 	struct receiver *rv = arg;
+	struct vfm_mig_opts opts = {.tls = rv->tls};
 	struct vfm_mig_stats st;
-	struct vfm_chan ch;
 
-	rv->rc = vfm_chan_accept(rv->lfd, &ch, 30000, rv->err, sizeof(rv->err));
-	if (!rv->rc)
-		rv->rc = vfm_receive(&rv->h, 1, &ch, NULL, &st, rv->err, sizeof(rv->err));
-	vfm_chan_close(&ch);
+	rv->rc =
+		vfm_receive_listen(&rv->h, 1, rv->lfd, 30000, &opts, &st, rv->err, sizeof(rv->err));
 	return NULL;
 }
 
-static int tcp_case(uint64_t size, struct bench_result *res)
+/* send_uri -> tcp:127.0.0.1 -> receive_listen, the paths of 'migrate' and 'receive'. */
+static int tcp_run(uint64_t size, const struct vfm_tls_opts *tls, struct bench_result *res)
 {
-	struct vfm_mig_opts opts = {.precopy = false};
-	struct receiver rv = {0};
-	struct vfm_chan ch, dummy;
+	struct vfm_mig_opts opts = {.precopy = false, .tls = tls};
+	struct receiver rv = {.tls = tls};
+	struct vfm_chan dummy;
 	struct vfm_handle *a;
 	struct vfm_mig_stats st;
 	char err[VFM_ERR_LEN], uri[64];
@@ -148,18 +148,31 @@ static int tcp_case(uint64_t size, struct bench_result *res)
 	    vfm_chan_listen(uri, &rv.lfd, &dummy, err, sizeof(err)))
 		return -1;
 	pthread_create(&t, NULL, receive_main, &rv);
-	if (vfm_chan_open_out(uri, &ch, err, sizeof(err)) ||
-	    vfm_send(&a, 1, &ch, &opts, &st, err, sizeof(err)))
+	if (vfm_send_uri(&a, 1, uri, &opts, &st, err, sizeof(err)))
 		return fprintf(stderr, "%s\n", err), -1;
 	pthread_join(t, NULL);
 	if (rv.rc)
 		return fprintf(stderr, "%s\n", rv.err), -1;
 	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
-	vfm_chan_close(&ch);
 	close(rv.lfd);
 	vfm_handle_close(a);
 	vfm_handle_close(rv.h);
 	return 0;
+}
+
+static int tcp_case(uint64_t size, struct bench_result *res)
+{
+	return tcp_run(size, NULL, res);
+}
+
+/* x509 credentials in QEMU's layout for 127.0.0.1, made by bench/run.sh. */
+static int tcp_tls_case(uint64_t size, struct bench_result *res)
+{
+	struct vfm_tls_opts tls = {.x509_dir = getenv("VFM_BENCH_TLS_DIR")};
+
+	if (!tls.x509_dir)
+		return fprintf(stderr, "tcp-tls: VFM_BENCH_TLS_DIR names no credentials\n"), -1;
+	return tcp_run(size, &tls, res);
 }
 
 /* ---- vfio-user: servers in their own processes --------------------------------------- */
@@ -403,6 +416,7 @@ static const struct bench_case cases[] = {
 	{"one", "1 device, stop-copy", one_device, "1G"},
 	{"four", "4 devices of 1/4 the size each, in parallel", four_devices, "1G"},
 	{"tcp", "send -> TCP loopback -> receive", tcp_case, "1G"},
+	{"tcp-tls", "send -> TCP loopback -> receive, TLS 1.3 (x509)", tcp_tls_case, "1G"},
 };
 
 size_t bench_extra_count(void)
