@@ -422,7 +422,7 @@ static void drain(int fd, int ms)
 	while (vfm_now() < end && poll(&p, 1, (int)((end - vfm_now()) * 1000) + 1) > 0) {
 		ssize_t n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
 
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+		if (n == 0 || (n < 0 && errno != EAGAIN))
 			return;
 	}
 }
@@ -539,6 +539,9 @@ static int conn_error(struct vfm_tls_conn *c, int ret, const char *peer)
 		snprintf(c->reason, sizeof(c->reason),
 			 "refused %s: its pre-shared key for '%s' differs from this side's", peer,
 			 c->psk_id);
+	} else if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && saved == EINTR) {
+		rc = -EINTR;
+		snprintf(c->reason, sizeof(c->reason), "TLS handshake with %s interrupted", peer);
 	} else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 		rc = -ETIMEDOUT;
 		snprintf(c->reason, sizeof(c->reason), "%s did not answer the TLS handshake", peer);
@@ -682,9 +685,11 @@ static int peek_first(struct vfm_chan *ch, uint8_t *b, int timeout_ms)
 	ssize_t n;
 	int rc;
 
-	do {
-		rc = poll(&p, 1, timeout_ms);
-	} while (rc < 0 && errno == EINTR);
+	rc = poll(&p, 1, timeout_ms);
+	if (rc < 0) /* EINTR too: a signal (SIGINT, SIGTERM) ends the wait */
+		return vfm_errf(ch->err, sizeof(ch->err), -errno,
+				"%s: waiting for the source's first bytes: %s", ch->name,
+				strerror(errno));
 	if (rc == 0)
 		return vfm_errf(ch->err, sizeof(ch->err), -ETIMEDOUT,
 				"%s: the source sent nothing within %d s", ch->name,
