@@ -197,9 +197,10 @@ static size_t map_words(const struct vfm_testdev *td)
 }
 
 /*
- * The content is made lazily: a chunk nobody wrote reads as the seed's, made on the fly,
- * and only a chunk that is written (by the workload or a load) takes memory. So a device
- * of any size costs nothing until it is used, and a reset frees it all.
+ * The content is made lazily: a chunk nobody wrote reads as the seed's, made on the fly;
+ * the chunks written (by the workload or a load) are in mem. Creating a device costs no
+ * generation, and a reset is a bitmap cleared. (The memory itself is committed at
+ * creation, as a real device's is: a migration into the device pays no page faults.)
  */
 static void read_chunk(const struct vfm_testdev *td, uint64_t chunk, uint8_t *dst)
 {
@@ -231,12 +232,10 @@ static uint64_t hash_chunk(const struct vfm_testdev *td, uint64_t chunk)
 	return vfm_testdev_hash(td->scratch, len);
 }
 
-/* Back to the power-on content: every chunk the seed's again, their memory freed. */
+/* Back to the power-on content: every chunk reads as the seed's again. */
 static void forget_content(struct vfm_testdev *td)
 {
 	memset(td->present, 0, map_words(td) * 8);
-	if (td->mem)
-		(void)madvise(td->mem, (size_t)td->cfg.size, MADV_DONTNEED);
 }
 
 /* ---- the stream, saving side --------------------------------------------------------- */
@@ -998,7 +997,7 @@ static int alloc_memory(struct vfm_testdev *td)
 	if (td->cfg.size == 0)
 		return 0;
 	td->mem = mmap(NULL, (size_t)td->cfg.size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
 	if (td->mem == MAP_FAILED) {
 		td->mem = NULL;
 		return -ENOMEM;

@@ -5,10 +5,11 @@
  * the device runs; switches turn P2P and PRE_COPY off; faults can be injected on any arc
  * and at any byte of the outgoing or incoming stream.
  *
- * The content is made on first use (a chunk nobody wrote reads as the seed's and takes no
- * memory); a state larger than the memory available (MemAvailable, memory cgroup limits)
- * is refused by vfm_testdev_create() with -ENOMEM and how much is available. A reset is a
- * power-on: every chunk is the seed's again.
+ * The content is made on first use (a chunk nobody wrote reads as the seed's, generated
+ * when read; the memory is committed at creation); a state larger than the memory
+ * available (MemAvailable, memory cgroup limits) is refused by vfm_testdev_create() with
+ * -ENOMEM and how much is available. A reset is a power-on: every chunk is the seed's
+ * again.
  *
  * Spec string (comma separated, the leading "testdev" optional):
  *   size=64M seed=7 dirty-rate=32M p2p=off pre-copy=off enomsg=off
