@@ -300,15 +300,21 @@ int vu_recv_part(struct vfm_vu_server *srv, void *buf, size_t len, struct vu_fds
 	size_t got = 0;
 
 	while (got < len) {
-		int avail = 0, rc = wait_readable(srv, t0, last);
+		int avail = 0, rc;
 		size_t n;
 
-		if (rc)
-			return rc;
-		/* Only what is there: the read never blocks, the bounds stay ours. 0 bytes
-		 * readable is the end of the stream, which the read reports. */
+		/* Only what is there: the read never blocks, the bounds stay ours. Nothing
+		 * there: wait (refusing others); still nothing is the end of the stream, which
+		 * the read reports. */
 		if (ioctl(srv->c.sock.fd, FIONREAD, &avail) < 0)
 			return -errno;
+		if (avail <= 0) {
+			rc = wait_readable(srv, t0, last);
+			if (rc)
+				return rc;
+			if (ioctl(srv->c.sock.fd, FIONREAD, &avail) < 0)
+				return -errno;
+		}
 		n = avail > 0 ? VFM_MIN((size_t)avail, len - got) : len - got;
 		rc = vu_recv(&srv->c.sock, (uint8_t *)buf + got, n, fds);
 		if (rc)
