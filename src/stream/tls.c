@@ -763,7 +763,7 @@ static int send_verdict(struct vfm_tls_conn *c)
 	int rc = 0;
 
 	if (!c->t->psk && !authz_allows(c->t, cert, dn, sizeof(dn))) {
-		snprintf(c->why, sizeof(c->why), "its name '%s' is not among the allowed names",
+		snprintf(c->why, sizeof(c->why), "its name '%.200s' is not among the allowed names",
 			 dn);
 		n = (size_t)snprintf((char *)msg + 6, VERDICT_MAX, "%s", c->why);
 		rc = -EACCES;
