@@ -17,6 +17,8 @@
 
 int vu_client_break(struct vu_client *c, int rc)
 {
+	if (!c->broken)
+		c->broken_rc = rc;
 	c->broken = true;
 	return rc;
 }
@@ -92,6 +94,10 @@ int vu_call_begin(struct vu_client *c, uint16_t cmd, struct iovec *req, int n, u
 	uint16_t id;
 	int rc;
 
+	if (c->broken && (c->broken_rc == -ECANCELED || c->broken_rc == -ETIMEDOUT))
+		return vfm_handle_fail(
+			&c->h, c->broken_rc, "the connection to the server was dropped: %s",
+			c->broken_rc == -ECANCELED ? "cancelled" : "the server was silent");
 	if (c->broken)
 		return vfm_handle_fail(&c->h, -ENOTCONN, "the connection to the server is broken");
 	rc = send_request(c, cmd, req, n, &id);

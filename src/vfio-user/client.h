@@ -21,6 +21,7 @@ struct vu_client {
 	struct vu_sock sock;
 	uint16_t next_id;
 	bool broken;
+	int broken_rc; /* why: -ECANCELED, -ETIMEDOUT, or another negative errno */
 	uint32_t our_xfer;
 	uint32_t write_chunk; /* per write to a server without the extension */
 	bool estimate_warned; /* the notice about estimated pre-copy numbers was given */
