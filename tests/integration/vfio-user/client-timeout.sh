@@ -28,6 +28,17 @@ serve() { # serve NAME SPEC: SERVE_PID
 	return 1
 }
 info_of() { "$VFIO_MIG" info "unix:$TMP/$1.sock" 2>/dev/null | sed -n "s/^$2: //p" | head -n 1; }
+# connected PID: waits (at most 20 s) until PID holds a socket, i.e. it has installed its
+# signal handlers and is connecting to or waiting on a server.
+connected() {
+	local i
+	for i in $(seq 1 1000); do
+		ls -l "/proc/$1/fd" 2>/dev/null | grep -q 'socket:' && return 0
+		kill -0 "$1" 2>/dev/null || return 1
+		sleep 0.02
+	done
+	return 1
+}
 # ends PID SECONDS: waits for PID to exit, at most SECONDS; ENDED_RC, ENDED_MS.
 ends() {
 	local t0 i
@@ -67,9 +78,10 @@ fi
 for sig in INT TERM; do
 	"$VFIO_MIG" migrate -q --from "unix:$TMP/a.sock" --to "unix:$TMP/b.sock" >"$TMP/m.out" 2>"$TMP/m.err" &
 	M=$!
-	sleep 0.5
+	connected "$M"
+	sleep 0.3
 	kill -"$sig" "$M"
-	if ends "$M" 5 && [ "$ENDED_RC" = 1 ] && grep -q 'cancelled' "$TMP/m.err"; then
+	if ends "$M" 5 && [ "$ENDED_RC" = 1 ] && grep -qi 'cancel' "$TMP/m.err"; then
 		ok "SIG$sig cancels migrate blocked on a stopped source (exit 1 after ${ENDED_MS} ms)"
 	else
 		nok "SIG$sig: migrate exit $ENDED_RC after ${ENDED_MS} ms"
@@ -78,7 +90,8 @@ for sig in INT TERM; do
 done
 "$VFIO_MIG" save -q --device "unix:$TMP/a.sock" -o "$TMP/a.vfm" >"$TMP/s.out" 2>"$TMP/s.err" &
 S=$!
-sleep 0.5
+connected "$S"
+sleep 0.3
 kill -TERM "$S"
 ends "$S" 5 && [ "$ENDED_RC" = 1 ] && ok "SIGTERM cancels save on a stopped source (${ENDED_MS} ms)" ||
 	{ nok "SIGTERM: save exit $ENDED_RC after ${ENDED_MS} ms"; sed 's/^/# /' "$TMP/s.err"; }
@@ -98,7 +111,7 @@ kill -STOP "$A"
 if grep -q '^pre-copy:' "$TMP/m.err" && kill -0 "$M" 2>/dev/null; then
 	sleep 0.3
 	kill -INT "$M"
-	if ends "$M" 5 && [ "$ENDED_RC" = 1 ] && grep -q 'cancelled' "$TMP/m.err"; then
+	if ends "$M" 5 && [ "$ENDED_RC" = 1 ] && grep -qi 'cancel' "$TMP/m.err"; then
 		ok "SIGINT cancels migrate whose source stopped in pre-copy (${ENDED_MS} ms)"
 	else
 		nok "SIGINT in pre-copy: exit $ENDED_RC after ${ENDED_MS} ms"
