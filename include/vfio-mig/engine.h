@@ -105,11 +105,16 @@ struct vfm_mig_opts {
 	struct vfm_logger log;
 	vfm_progress_fn progress;
 	void *progress_opaque;
+	/* Set (by a signal handler, say): every wait ends within 100 ms, the run fails with
+	 * -ECANCELED and the sources return to RUNNING. */
 	volatile sig_atomic_t *cancel;
 	/* vfm_send_uri (tcp: only) and vfm_receive_listen: TLS 1.3 on the main channel and
 	 * every side channel with these credentials (vfio-mig/tls.h); the source's host name
 	 * check defaults to the URI's host. NULL: in clear, and a TLS source is refused. */
 	const struct vfm_tls_opts *tls;
+	/* The longest the other end of a channel may stay silent, and the longest each
+	 * handshake (READY, COMMIT, DONE) may take; 0: VFM_CHAN_TIMEOUT_MS. */
+	uint32_t timeout_ms;
 };
 
 struct vfm_mig_stats {

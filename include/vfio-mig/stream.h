@@ -14,6 +14,7 @@
 #ifndef VFIO_MIG_STREAM_H
 #define VFIO_MIG_STREAM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,25 +24,41 @@
 
 #define VFM_STREAM_ERR_LEN 256
 
-/* A byte channel over a file descriptor (file, pipe, UNIX or TCP socket). */
+/* How long a channel waits, by default, for its peer to move a byte. */
+#define VFM_CHAN_TIMEOUT_MS 60000
+
+/*
+ * A byte channel over a file descriptor (file, pipe, UNIX or TCP socket). Every read and
+ * write waits at most timeout_ms for the peer to move at least one byte, and ends within
+ * 100 ms once *cancel is set (by another thread or a signal handler).
+ */
 struct vfm_tls_conn;
 struct vfm_chan {
 	int fd;
 	uint64_t pos; /* bytes moved so far */
 	bool eof;
+	bool sock;	/* a socket: written without blocking (MSG_DONTWAIT) */
+	bool fifo;	/* a pipe: written in pieces that never block once writable */
+	int timeout_ms; /* 0: VFM_CHAN_TIMEOUT_MS, < 0: no limit */
+	const volatile sig_atomic_t *cancel; /* NULL: not cancellable */
 	char name[96];
 	char err[VFM_STREAM_ERR_LEN];
 	struct vfm_tls_conn *tls; /* set by vfm_tls_connect/vfm_tls_accept (vfio-mig/tls.h) */
 };
 
-/* A channel over fd (not owned until vfm_chan_close()); name is for messages. */
+/* Sets up ch over fd (not owned until vfm_chan_close()); name is for messages. The
+ * default timeout, no cancel flag. */
 void vfm_chan_init(struct vfm_chan *ch, int fd, const char *name);
-/* Writes all of buf (retrying short writes and EINTR). 0 or a negative errno. */
+/* Writes all of buf (retrying short writes and EINTR). 0, -ETIMEDOUT when the peer takes
+ * nothing for the timeout, -ECANCELED, or another negative errno. */
 int vfm_chan_write(struct vfm_chan *ch, const void *buf, size_t len);
 int vfm_chan_write2(struct vfm_chan *ch, const void *a, size_t alen, const void *b, size_t blen);
 /* Reads exactly len bytes. 0, -ENODATA at a clean end before the first byte, -EPIPE when
- * the channel ends part way, or another negative errno. */
+ * the channel ends part way, -ETIMEDOUT when the peer sends nothing for the timeout,
+ * -ECANCELED, or another negative errno. */
 int vfm_chan_read(struct vfm_chan *ch, void *buf, size_t len);
+/* The same, but all len bytes must arrive before `deadline` (CLOCK_MONOTONIC, seconds). */
+int vfm_chan_read_by(struct vfm_chan *ch, void *buf, size_t len, double deadline);
 
 /*
  * Migration channels by URI: "tcp:HOST:PORT" (HOST may be [v6]), "sock:PATH" (a UNIX
@@ -62,7 +79,8 @@ int vfm_chan_uri_host(const char *uri, char *host, size_t len);
 /* Whether a tcp: URI names only loopback addresses (127.0.0.0/8, ::1, localhost). */
 bool vfm_chan_uri_is_loopback(const char *uri);
 
-/* Waits until the channel is readable: 1 readable, 0 timeout, < 0 error. */
+/* Waits until the channel is readable: 1 readable, 0 after timeout_ms (< 0: no limit),
+ * -ECANCELED once *ch->cancel is set, < 0 another error. */
 int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms);
 
 /*
@@ -92,8 +110,9 @@ struct vfm_ctl_msg {
 int vfm_ctl_send(struct vfm_chan *ch, uint8_t type, const void *payload, uint16_t len);
 /* Sends FAIL with an errno and a reason. */
 int vfm_ctl_send_fail(struct vfm_chan *ch, int err, const char *reason);
-/* Reads one message, waiting at most timeout_ms (< 0: forever). -ETIMEDOUT, -EBADMSG for
- * a malformed message (reason in ch->err), or the channel's error. */
+/* Reads one message: waits at most timeout_ms (< 0: no limit) for it to begin, and then at
+ * most the channel's timeout for all of it. -ETIMEDOUT, -EBADMSG for a malformed message
+ * (reason in ch->err), or the channel's error. */
 int vfm_ctl_recv(struct vfm_chan *ch, struct vfm_ctl_msg *msg, int timeout_ms);
 
 /* Encoder: each call writes one element. 0 or a negative errno (reason in ch->err). */

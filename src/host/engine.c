@@ -74,6 +74,58 @@ bool run_cancelled(const struct run *r)
 	return r->opts->cancel && *r->opts->cancel;
 }
 
+int run_timeout_ms(const struct run *r)
+{
+	return r->opts->timeout_ms ? (int)VFM_MIN(r->opts->timeout_ms, (uint32_t)INT32_MAX)
+				   : VFM_CHAN_TIMEOUT_MS;
+}
+
+void run_chan(struct run *r, struct vfm_chan *ch)
+{
+	if (r->opts->timeout_ms)
+		ch->timeout_ms = run_timeout_ms(r);
+	if (!ch->cancel)
+		ch->cancel = r->opts->cancel;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t check_round(uint64_t h, uint64_t w)
+{
+	h += w * 0xc2b2ae3d27d4eb4full;
+	h = h << 31 | h >> 33;
+	return h * 0x9e3779b185ebca87ull;
+}
+
+/* Four independent lanes of multiply-rotate rounds over 64-bit little-endian words, the
+ * tail byte by byte, folded with the length and mixed: the same on every host. */
+uint64_t ram_check(uint64_t iova, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t l[4] = {iova ^ 0x243f6a8885a308d3ull, ~iova, (uint64_t)len, 0x13198a2e03707344ull};
+	uint64_t h;
+	size_t i = 0;
+
+	for (; i + 32 <= len; i += 32) {
+		for (int k = 0; k < 4; k++)
+			l[k] = check_round(l[k], le64(p + i + 8 * k));
+	}
+	for (; i < len; i++)
+		l[i % 4] = check_round(l[i % 4], p[i]);
+	h = (uint64_t)len;
+	for (int k = 0; k < 4; k++)
+		h = check_round(h ^ l[k], l[k] >> 29);
+	h ^= h >> 32;
+	return h * 0xff51afd7ed558ccdull ^ h >> 29;
+}
+
 double run_elapsed(const struct run *r)
 {
 	return vfm_now() - r->t0;
@@ -121,6 +173,13 @@ void run_progress(struct run *r, enum vfm_phase phase)
 	r->phase = phase;
 	sample_locked(r, true);
 	progress_locked(r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void run_set_total(struct run *r, uint64_t pending)
+{
+	pthread_mutex_lock(&r->lock);
+	r->total = r->stats->bytes + pending;
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -32,7 +32,13 @@ int run_fail(struct run *r, int rc, const char *fmt, ...) __attribute__((format(
 /* Copies the handle's error text into the run's. */
 int run_fail_handle(struct run *r, int rc, struct vfm_handle *h);
 bool run_cancelled(const struct run *r);
+/* The run's timeout for silent peers and handshakes, in ms. */
+int run_timeout_ms(const struct run *r);
+/* Gives a channel the run's cancel flag and timeout. */
+void run_chan(struct run *r, struct vfm_chan *ch);
 void run_progress(struct run *r, enum vfm_phase phase);
+/* The expected total: the bytes moved so far and `pending` more (any thread). */
+void run_set_total(struct run *r, uint64_t pending);
 /* Counts moved bytes (any thread) and reports progress. */
 void run_moved(struct run *r, uint64_t bytes);
 double run_elapsed(const struct run *r);
@@ -84,6 +90,8 @@ struct sink_ops {
 	int (*complete)(struct sink *s);
 	/* After a failure: the destinations are reset. */
 	void (*abort)(struct sink *s);
+	/* Optional: pre-copy moved nothing for a while; tell the destination we live. */
+	int (*idle)(struct sink *s);
 };
 
 struct sink {
@@ -97,7 +105,9 @@ struct sink {
 	/* side channels: device i's stop-copy data goes on side[i] */
 	struct vfm_chan *side;
 	size_t nr_side;
-	bool in_stop_copy;
+	bool side_active[VFM_MAX_DEVICES]; /* device i's stop-copy began (its thread's own) */
+	uint8_t *bounce;		   /* DMA memory is copied here, checked and sent */
+	size_t bounce_size;
 	uint64_t main_bytes[VFM_MAX_DEVICES]; /* device bytes sent on the main channel */
 	/* direct sinks */
 	struct vfm_handle *const *dst;
@@ -109,6 +119,8 @@ struct sink {
 };
 
 void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control);
+/* Frees what a stream sink allocated. */
+void sink_stream_destroy(struct sink *s);
 /* Gives a stream sink one side channel per device for stop-copy (parallel). */
 void sink_stream_sides(struct sink *s, struct vfm_chan *side, size_t n);
 
@@ -134,6 +146,10 @@ struct ram {
 	uint64_t last_dirty; /* bytes of the last dirty pass: the estimate of the next */
 	uint64_t bytes_sent;
 };
+
+/* The integrity check of a block of DMA memory in a stream: a 64-bit hash of its IOVA and
+ * bytes (the stream carries it before the bytes). */
+uint64_t ram_check(uint64_t iova, const void *buf, size_t len);
 
 int ram_setup(struct run *r, struct vfm_handle *h, struct ram *ram, bool log);
 int ram_round(struct run *r, struct vfm_handle *h, struct sink *sink, size_t i, struct ram *ram,

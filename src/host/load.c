@@ -8,19 +8,23 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "util.h"
 #include "vfio-mig/fsm.h"
 
-#define COMMIT_TIMEOUT_MS      60000
 #define SIDE_ACCEPT_TIMEOUT_MS 10000
 #define HANDSHAKE_TIMEOUT_MS   10000
 #define RAM_IDSTR	       "vfio-mig-ram"
+#define DEV_IDSTR	       "vfio" /* ours; QEMU's is "<qdev path>/vfio" */
+#define RAM_HEADER	       16     /* a memory block: be64 iova, be64 check, then the bytes */
+#define TICK_MS		       100
 
 /* What a section of the stream carries, by the decoder's section index. */
 struct section_map {
@@ -41,6 +45,7 @@ struct side {
 	struct vfm_chan ch;
 	uint32_t dev;
 	uint64_t after; /* bytes of the device the main channel carries first */
+	uint64_t buf_size;
 	pthread_t thread;
 	bool started;
 	int rc;
@@ -62,11 +67,15 @@ struct loader {
 	struct section_map map[VFM_STREAM_MAX_SECTIONS];
 	size_t nr_dev_sections;
 	struct dst_ram ram[VFM_MAX_DEVICES];
-	/* side channels */
+	/* side channels; under lock: */
 	int listen_fd;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	uint64_t written[VFM_MAX_DEVICES]; /* bytes the main channel wrote to each device */
+	bool main_busy[VFM_MAX_DEVICES];   /* the main channel is writing the device */
+	bool claimed[VFM_MAX_DEVICES];	   /* its side channel writes it: the main may not */
+	bool main_done;			   /* the main channel reached its EOF */
+	double activity;		   /* when a channel last moved a byte */
 	bool failed;
 	struct side side[VFM_MAX_DEVICES];
 	size_t nr_side;
@@ -76,6 +85,46 @@ struct loader {
 static int dec_fail(struct loader *l, int rc)
 {
 	return run_fail(l->r, rc, "stream: %s", l->dec.err[0] ? l->dec.err : strerror(-rc));
+}
+
+/* A channel moved a byte: the source lives. */
+static void touch(struct loader *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->activity = vfm_now();
+	pthread_mutex_unlock(&l->lock);
+}
+
+/*
+ * Waits until ch has a byte for as long as some channel of the run moves (a main channel
+ * may be quiet while the side channels carry the stop-copy data, a side channel while the
+ * main one carries pre-copy). Ends on cancel, on the run's failure (side channels), and
+ * when no channel moved a byte for the run's timeout.
+ */
+static int wait_peer(struct loader *l, struct vfm_chan *ch, bool side)
+{
+	int ms = run_timeout_ms(l->r);
+
+	for (;;) {
+		int n = vfm_chan_poll(ch, TICK_MS);
+		double idle;
+		bool failed;
+
+		if (n > 0)
+			return 0;
+		if (n < 0)
+			return n;
+		pthread_mutex_lock(&l->lock);
+		idle = vfm_now() - l->activity;
+		failed = l->failed;
+		pthread_mutex_unlock(&l->lock);
+		if (side && failed)
+			return -ECANCELED;
+		if (idle * 1e3 >= ms)
+			return vfm_errf(ch->err, sizeof(ch->err), -ETIMEDOUT,
+					"%s: the source sent nothing for %.1f s (at offset %llu)",
+					ch->name, idle, (unsigned long long)ch->pos);
+	}
 }
 
 static int load_setup(struct loader *l)
@@ -100,10 +149,9 @@ static int load_setup(struct loader *l)
 	return 0;
 }
 
-static int side_fail(struct side *sd, int rc, const char *what)
+/* A side channel failed: the run fails, and the other threads are told. */
+static int side_failed(struct side *sd, int rc)
 {
-	run_fail(sd->l->r, rc, "side channel of device %u: %s: %s", sd->dev, what,
-		 sd->ch.err[0] ? sd->ch.err : strerror(-rc));
 	pthread_mutex_lock(&sd->l->lock);
 	sd->l->failed = true;
 	pthread_cond_broadcast(&sd->l->cond);
@@ -111,18 +159,69 @@ static int side_fail(struct side *sd, int rc, const char *what)
 	return rc;
 }
 
-/* Waits until the main channel has written the device's pre-copy data. */
-static bool side_wait(struct side *sd)
+static int side_fail(struct side *sd, int rc, const char *what)
+{
+	run_fail(sd->l->r, rc, "side channel of device %u: %s: %s", sd->dev, what,
+		 sd->ch.err[0] ? sd->ch.err : strerror(-rc));
+	return side_failed(sd, rc);
+}
+
+static int side_fail_text(struct side *sd, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int side_fail_text(struct side *sd, int rc, const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	run_fail(sd->l->r, rc, "side channel of device %u: %s", sd->dev, why);
+	return side_failed(sd, rc);
+}
+
+/* Waits until the main channel has written exactly the device's pre-copy data, and takes
+ * the device over: from then on only this thread writes it. */
+static int side_claim(struct side *sd)
 {
 	struct loader *l = sd->l;
-	bool ok;
+	uint64_t written;
+	bool failed;
 
 	pthread_mutex_lock(&l->lock);
-	while (!l->failed && l->written[sd->dev] < sd->after)
+	while (!l->failed && !l->main_done &&
+	       (l->written[sd->dev] < sd->after || l->main_busy[sd->dev]))
 		pthread_cond_wait(&l->cond, &l->lock);
-	ok = !l->failed;
+	written = l->written[sd->dev];
+	failed = l->failed;
+	if (!failed && written == sd->after)
+		l->claimed[sd->dev] = true;
 	pthread_mutex_unlock(&l->lock);
-	return ok;
+	if (failed)
+		return -ECANCELED;
+	if (written == sd->after)
+		return 0;
+	return side_fail_text(sd, -EBADMSG,
+			      "the source announced %llu bytes of the device on the main channel "
+			      "before this one, the main channel carried %llu",
+			      (unsigned long long)sd->after, (unsigned long long)written);
+}
+
+static int side_read(struct side *sd, void *buf, size_t len, const char *what)
+{
+	int rc = wait_peer(sd->l, &sd->ch, true);
+	bool failed;
+
+	if (!rc)
+		rc = vfm_chan_read(&sd->ch, buf, len);
+	pthread_mutex_lock(&sd->l->lock);
+	failed = sd->l->failed;
+	pthread_mutex_unlock(&sd->l->lock);
+	if (rc)
+		return failed ? rc : side_fail(sd, rc, what);
+	touch(sd->l);
+	return 0;
 }
 
 static int side_blocks(struct side *sd, uint8_t *buf, size_t size)
@@ -132,27 +231,27 @@ static int side_blocks(struct side *sd, uint8_t *buf, size_t size)
 
 	for (;;) {
 		uint64_t marker, len;
-		int rc = vfm_chan_read(&sd->ch, b, 8);
+		int rc = side_read(sd, b, 8, "reading a marker");
 
 		if (rc)
-			return side_fail(sd, rc, "reading a marker");
+			return rc;
 		marker = vfm_get_be64(b);
 		if (marker == VFM_MIG_FLAG_END_OF_STATE)
 			return 0;
 		if (marker != VFM_MIG_FLAG_DEV_DATA_STATE)
 			return side_fail(sd, -EBADMSG, "expected DEV_DATA_STATE or END_OF_STATE");
-		rc = vfm_chan_read(&sd->ch, b + 8, 8);
+		rc = side_read(sd, b + 8, 8, "reading a block size");
 		if (rc)
-			return side_fail(sd, rc, "reading a block size");
+			return rc;
 		len = vfm_get_be64(b + 8);
 		if (len > VFM_STREAM_MAX_BLOCK)
 			return side_fail(sd, -EBADMSG, "block size over the limit");
 		while (len) {
 			size_t n = (size_t)VFM_MIN(len, (uint64_t)size);
 
-			rc = vfm_chan_read(&sd->ch, buf, n);
+			rc = side_read(sd, buf, n, "reading a block");
 			if (rc)
-				return side_fail(sd, rc, "reading a block");
+				return rc;
 			rc = vfm_session_write_all(s, buf, n);
 			if (rc)
 				return side_fail(sd, rc, "writing the device's state");
@@ -166,22 +265,44 @@ static int side_blocks(struct side *sd, uint8_t *buf, size_t size)
 static void *side_main(void *arg)
 {
 	struct side *sd = arg;
-	uint8_t *buf = malloc(sd->l->buf_size), b[8];
+	uint8_t *buf = malloc(sd->buf_size), b[8];
 
 	if (!buf) {
 		sd->rc = side_fail(sd, -ENOMEM, "out of memory");
-	} else if ((sd->rc = vfm_chan_read(&sd->ch, b, 8))) {
-		side_fail(sd, sd->rc, "reading the start of the stop-copy data");
-	} else {
+	} else if (!(sd->rc = side_read(sd, b, 8, "reading the start of the stop-copy data"))) {
 		sd->after = vfm_get_be64(b);
-		sd->rc = side_wait(sd) ? side_blocks(sd, buf, sd->l->buf_size) : -ECANCELED;
+		sd->rc = side_claim(sd);
+		if (!sd->rc)
+			sd->rc = side_blocks(sd, buf, sd->buf_size);
 	}
 	free(buf);
 	return NULL;
 }
 
-/* Accepts the side channels the stream announces (the source says their hellos right
- * after the announcement) and starts a thread for each. */
+/* Accepts a connection, waiting at most timeout_ms (< 0: no limit); ends on cancel. */
+static int accept_cancellable(struct run *r, int listen_fd, struct vfm_chan *ch, int timeout_ms,
+			      char *err, size_t errlen)
+{
+	double deadline = timeout_ms < 0 ? 0 : vfm_now() + timeout_ms / 1e3;
+
+	for (;;) {
+		int rc = vfm_chan_accept(listen_fd, ch, TICK_MS, err, errlen);
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		err[0] = '\0'; /* one tick's timeout is not the run's error */
+		if (run_cancelled(r))
+			return vfm_errf(err, errlen, -ECANCELED,
+					"cancelled while waiting for a migration connection");
+		if (deadline && vfm_now() >= deadline)
+			return vfm_errf(err, errlen, -ETIMEDOUT,
+					"no migration connection arrived in %.0f s",
+					timeout_ms / 1e3);
+	}
+}
+
+/* Accepts the side channels the stream announces (their hellos are already there: the
+ * source sends them before the announcement) and starts a thread for each. */
 static int accept_sides(struct loader *l, const struct vfm_ev *ev)
 {
 	uint8_t hello[SIDE_HELLO_LEN];
@@ -192,16 +313,18 @@ static int accept_sides(struct loader *l, const struct vfm_ev *ev)
 				(unsigned long long)ev->offset);
 	for (uint32_t k = 0; k < ev->instance_id; k++) {
 		struct side *sd = &l->side[l->nr_side];
-		int rc = vfm_chan_accept(l->listen_fd, &sd->ch, SIDE_ACCEPT_TIMEOUT_MS, err,
-					 sizeof(err));
+		int rc = accept_cancellable(l->r, l->listen_fd, &sd->ch, run_timeout_ms(l->r), err,
+					    sizeof(err));
 
 		if (rc)
 			return run_fail(l->r, rc, "side channel %u: %s", k, err);
 		sd->l = l;
+		sd->buf_size = l->buf_size;
 		l->nr_side++;
 		rc = vfm_tls_accept(&sd->ch, l->r->tls, SIDE_ACCEPT_TIMEOUT_MS);
 		if (rc)
 			return run_fail(l->r, rc, "side channel %u: %s", k, sd->ch.err);
+		run_chan(l->r, &sd->ch);
 		rc = vfm_chan_read(&sd->ch, hello, sizeof(hello));
 		if (rc || memcmp(hello, SIDE_MAGIC, 8))
 			return run_fail(l->r, rc ? rc : -EBADMSG, "side channel %u: bad hello", k);
@@ -242,6 +365,15 @@ static int join_sides(struct loader *l, bool abort)
 	return rc;
 }
 
+/* A VFIO device's section: ours, or QEMU's "<qdev path>/vfio". */
+static bool is_device_idstr(const char *idstr)
+{
+	size_t n = strlen(idstr), k = strlen(DEV_IDSTR);
+
+	return !strcmp(idstr, DEV_IDSTR) ||
+	       (n > k + 1 && idstr[n - k - 1] == '/' && !strcmp(idstr + n - k, DEV_IDSTR));
+}
+
 /* A START section: a device's state (in order), or a device's DMA memory. */
 static int map_section(struct loader *l, const struct vfm_ev *ev)
 {
@@ -255,6 +387,11 @@ static int map_section(struct loader *l, const struct vfm_ev *ev)
 		return accept_sides(l, ev);
 	}
 	if (strcmp(ev->idstr, RAM_IDSTR)) {
+		if (!is_device_idstr(ev->idstr))
+			return run_fail(l->r, -EBADMSG,
+					"stream offset %llu: unknown section '%s' (instance %u): "
+					"neither a device nor its DMA memory",
+					(unsigned long long)ev->offset, ev->idstr, ev->instance_id);
 		if (l->nr_dev_sections >= l->n)
 			return run_fail(l->r, -EINVAL,
 					"stream offset %llu: the stream holds more device sections "
@@ -277,19 +414,22 @@ static int map_section(struct loader *l, const struct vfm_ev *ev)
 	return 0;
 }
 
-/* A block of DMA memory: be64 iova, then the bytes, inside the destination's memory. */
+/* A block of DMA memory: be64 iova, be64 check, then the bytes, inside the destination's
+ * memory; the bytes must match the check once they are in place. */
 static int load_ram(struct loader *l, const struct vfm_ev *ev, struct dst_ram *ram)
 {
-	uint8_t b[8];
-	uint64_t iova, left;
+	uint8_t b[RAM_HEADER];
+	uint64_t iova, left, check;
+	uint8_t *at;
 
-	if (ev->size < 8 || vfm_dec_data(&l->dec, b, 8) != 8)
-		return ev->size < 8
-			       ? run_fail(l->r, -EBADMSG, "stream offset %llu: short memory block",
-					  (unsigned long long)ev->offset)
-			       : dec_fail(l, -EPIPE);
+	if (ev->size < RAM_HEADER)
+		return run_fail(l->r, -EBADMSG, "stream offset %llu: short memory block",
+				(unsigned long long)ev->offset);
+	if (vfm_dec_data(&l->dec, b, RAM_HEADER) != RAM_HEADER)
+		return dec_fail(l, -EPIPE);
 	iova = vfm_get_be64(b);
-	left = ev->size - 8;
+	check = vfm_get_be64(b + 8);
+	left = ev->size - RAM_HEADER;
 	if (iova < ram->iova || iova - ram->iova > ram->size ||
 	    left > ram->size - (iova - ram->iova))
 		return run_fail(l->r, -EBADMSG,
@@ -297,16 +437,23 @@ static int load_ram(struct loader *l, const struct vfm_ev *ev, struct dst_ram *r
 				"device's DMA memory",
 				(unsigned long long)ev->offset, (unsigned long long)iova,
 				(unsigned long long)left);
-	while (left) {
-		ssize_t n = vfm_dec_data(&l->dec, ram->ptr + (iova - ram->iova),
+	at = ram->ptr + (iova - ram->iova);
+	for (uint64_t off = 0; off < ev->size - RAM_HEADER;) {
+		ssize_t n = vfm_dec_data(&l->dec, at + off,
 					 (size_t)VFM_MIN(left, (uint64_t)(64u << 20)));
 
 		if (n <= 0)
 			return dec_fail(l, n < 0 ? (int)n : -EPIPE);
-		iova += (uint64_t)n;
+		off += (uint64_t)n;
 		left -= (uint64_t)n;
 		run_moved(l->r, (uint64_t)n);
 	}
+	if (ram_check(iova, at, (size_t)(ev->size - RAM_HEADER)) != check)
+		return run_fail(l->r, -EBADMSG,
+				"stream offset %llu: DMA memory block [0x%llx, +%llu) fails its "
+				"integrity check: the stream was corrupted",
+				(unsigned long long)ev->offset, (unsigned long long)iova,
+				(unsigned long long)(ev->size - RAM_HEADER));
 	return 0;
 }
 
@@ -318,11 +465,28 @@ static int load_block(struct loader *l, const struct vfm_ev *ev, uint32_t dev)
 
 	while (left) {
 		ssize_t n = vfm_dec_data(&l->dec, l->buf, l->buf_size);
+		bool claimed;
 		int rc;
 
 		if (n <= 0)
 			return dec_fail(l, n < 0 ? (int)n : -EPIPE);
+		/* One writer per device: once its side channel has it, the main may not. */
+		pthread_mutex_lock(&l->lock);
+		claimed = l->claimed[dev];
+		l->main_busy[dev] = !claimed;
+		pthread_mutex_unlock(&l->lock);
+		if (claimed)
+			return run_fail(l->r, -EBADMSG,
+					"stream offset %llu: data of device %u on the main channel "
+					"while its side channel carries its stop-copy data",
+					(unsigned long long)ev->offset, dev);
 		rc = vfm_session_write_all(s, l->buf, (size_t)n);
+		pthread_mutex_lock(&l->lock);
+		l->main_busy[dev] = false;
+		if (!rc)
+			l->written[dev] += (uint64_t)n;
+		pthread_cond_broadcast(&l->cond);
+		pthread_mutex_unlock(&l->lock);
 		if (rc)
 			return run_fail(
 				l->r, rc,
@@ -332,10 +496,7 @@ static int load_block(struct loader *l, const struct vfm_ev *ev, uint32_t dev)
 				vfm_handle_explain(s->h, rc, why, sizeof(why)));
 		left -= (uint64_t)n;
 		run_moved(l->r, (uint64_t)n);
-		pthread_mutex_lock(&l->lock);
-		l->written[dev] += (uint64_t)n;
-		pthread_cond_broadcast(&l->cond);
-		pthread_mutex_unlock(&l->lock);
+		touch(l);
 		if (run_cancelled(l->r))
 			return run_fail(l->r, -ECANCELED, "migration cancelled");
 	}
@@ -396,23 +557,85 @@ static int load_event(struct loader *l, const struct vfm_ev *ev)
 	}
 }
 
+/* A control message where a stream element should begin ('V' of "VMC1" starts none): the
+ * source gave up part way, or speaks out of turn. */
+static int stream_control(struct loader *l, struct vfm_chan *in)
+{
+	uint64_t at = in->pos;
+	struct vfm_ctl_msg m;
+	uint8_t b;
+	int rc;
+
+	if (!l->control || !in->sock || l->dec.data_left ||
+	    recv(in->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || b != (VFM_CTL_MAGIC >> 24))
+		return 0;
+	rc = vfm_ctl_recv(in, &m, run_timeout_ms(l->r));
+	if (rc)
+		return run_fail(l->r, rc == -EBADMSG ? rc : -EPROTO,
+				"stream offset %llu: neither a stream element nor a control "
+				"message: %s",
+				(unsigned long long)at, in->err[0] ? in->err : strerror(-rc));
+	if (m.type == VFM_CTL_ABORT)
+		return run_fail(l->r, -ECANCELED,
+				"the source aborted the migration (at stream offset %llu)",
+				(unsigned long long)at);
+	return run_fail(l->r, -EBADMSG,
+			"stream offset %llu: control message %u in the middle of the stream",
+			(unsigned long long)at, m.type);
+}
+
+/* After the EOF: a stream that is not a live migration must end there. */
+static int stream_end(struct loader *l, struct vfm_chan *in)
+{
+	uint64_t at = in->pos;
+	uint8_t b;
+	int rc;
+
+	if (l->control)
+		return 0;
+	rc = vfm_chan_read(in, &b, 1);
+	if (rc == -ENODATA)
+		return 0;
+	if (rc == 0)
+		return run_fail(l->r, -EBADMSG,
+				"stream offset %llu: bytes after the end of the stream (0x%02x)",
+				(unsigned long long)at, b);
+	return run_fail(l->r, rc, "stream: after its end: %s", in->err);
+}
+
 static int load_stream(struct loader *l, struct vfm_chan *in)
 {
 	struct vfm_ev ev;
-	int rc = vfm_dec_init(&l->dec, in, 0);
+	int rc;
 
+	run_chan(l->r, in);
+	touch(l);
+	rc = vfm_dec_init(&l->dec, in, 0);
 	if (rc)
 		return dec_fail(l, rc);
 	run_progress(l->r, VFM_PHASE_LOAD);
 	do {
+		rc = wait_peer(l, in, false);
+		if (rc)
+			return run_fail(l->r, rc, "stream: %s", in->err);
+		rc = stream_control(l, in);
+		if (rc)
+			return rc;
 		rc = vfm_dec_next(&l->dec, &ev);
 		if (rc)
 			return dec_fail(l, rc);
+		touch(l);
 		rc = load_event(l, &ev);
 		if (rc)
 			return rc;
 	} while (ev.type != VFM_EV_EOF);
-	rc = join_sides(l, false);
+	pthread_mutex_lock(&l->lock);
+	l->main_done = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	rc = stream_end(l, in);
+	if (!rc)
+		rc = join_sides(l, false);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < l->n; i++) {
@@ -468,7 +691,7 @@ static int load_handshake(struct loader *l)
 
 	if (rc)
 		return run_fail(l->r, rc, "lost the source before READY: %s", ch->err);
-	rc = vfm_ctl_recv(ch, &m, COMMIT_TIMEOUT_MS);
+	rc = vfm_ctl_recv(ch, &m, run_timeout_ms(l->r));
 	if (rc)
 		return run_fail(l->r, rc, "lost the source before it committed: %s",
 				ch->err[0] ? ch->err : strerror(-rc));
@@ -587,7 +810,7 @@ int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, 
 	run_init(&r, opts, stats, err, errlen);
 	rc = opts && opts->tls ? vfm_tls_new(opts->tls, true, &r.tls, err, errlen) : 0;
 	if (!rc)
-		rc = vfm_chan_accept(listen_fd, &ch, timeout_ms, err, errlen);
+		rc = accept_cancellable(&r, listen_fd, &ch, timeout_ms, err, errlen);
 	if (!rc) {
 		/* Checked before any device is touched: a refused peer leaves them as they are. */
 		rc = vfm_tls_accept(&ch, r.tls, HANDSHAKE_TIMEOUT_MS);

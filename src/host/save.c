@@ -19,6 +19,7 @@ static int save_common(struct vfm_handle *const *devs, size_t n, struct vfm_chan
 	run_init(&r, opts, stats, err, errlen);
 	sink_stream_init(&sink, out, control);
 	rc = source_run(&r, devs, n, &sink);
+	sink_stream_destroy(&sink);
 	run_destroy(&r);
 	return rc;
 }
@@ -91,6 +92,7 @@ int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 		sink_stream_init(&sink, &ch, !file);
 		sink_stream_sides(&sink, side, nr_side);
 		rc = source_run(&r, devs, n, &sink);
+		sink_stream_destroy(&sink);
 	}
 	for (size_t i = 0; i < nr_side; i++)
 		vfm_chan_close(&side[i]);

@@ -7,16 +7,16 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
 #include "util.h"
 
 #define SECTION_IDSTR "vfio"
-/* Our own section for a device's DMA memory: blocks of {be64 iova, bytes}. */
-#define RAM_IDSTR	   "vfio-mig-ram"
-#define RAM_SID_BASE	   0x1000u
-#define CONTROL_TIMEOUT_MS 60000
+/* Our own section for a device's DMA memory: blocks of {be64 iova, be64 check, bytes}. */
+#define RAM_IDSTR    "vfio-mig-ram"
+#define RAM_SID_BASE 0x1000u
 
 static uint32_t sid(size_t i)
 {
@@ -64,10 +64,14 @@ static int setup_sides(struct sink *s)
 
 static int s_setup(struct sink *s, struct run *r, size_t n)
 {
-	int rc = vfm_enc_file_header(s->ch);
+	int rc;
 
 	s->r = r;
 	s->n = n;
+	run_chan(r, s->ch);
+	for (size_t i = 0; i < s->nr_side; i++)
+		run_chan(r, &s->side[i]);
+	rc = vfm_enc_file_header(s->ch);
 	for (size_t i = 0; !rc && i < n; i++) {
 		rc = vfm_enc_section_start(s->ch, sid(i), SECTION_IDSTR, (uint32_t)i, 1);
 		if (!rc)
@@ -93,7 +97,7 @@ static int s_block(struct sink *s, size_t i, const void *buf, size_t len)
 {
 	int rc;
 
-	if (s->in_stop_copy && s->nr_side) {
+	if (s->side_active[i]) {
 		rc = vfm_enc_data(&s->side[i], buf, len);
 		return rc ? side_fail(s, i, rc) : 0;
 	}
@@ -120,7 +124,7 @@ static int s_end_begin(struct sink *s, size_t i)
 	int rc;
 
 	if (s->nr_side) {
-		s->in_stop_copy = true;
+		s->side_active[i] = true;
 		vfm_put_be64(before, s->main_bytes[i]);
 		rc = vfm_chan_write(&s->side[i], before, sizeof(before));
 		return rc ? side_fail(s, i, rc) : 0;
@@ -167,14 +171,27 @@ static int s_ram_setup(struct sink *s, size_t i, uint64_t iova, uint64_t size)
 static int s_ram_block(struct sink *s, size_t i, uint64_t iova, const void *buf, size_t len)
 {
 	uint32_t id = RAM_SID_BASE + (uint32_t)i;
-	uint8_t h[8 + 8 + 8];
-	int rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_PART, id);
+	uint8_t h[8 + 8 + 8 + 8];
+	int rc;
 
+	/* The device may write the memory meanwhile (pre-copy): check and send one copy. */
+	if (len > s->bounce_size) {
+		uint8_t *b = realloc(s->bounce, len);
+
+		if (!b)
+			return run_fail(s->r, -ENOMEM, "out of memory for the DMA memory");
+		s->bounce = b;
+		s->bounce_size = len;
+	}
+	if (len)
+		memcpy(s->bounce, buf, len);
 	vfm_put_be64(h, VFM_MIG_FLAG_DEV_DATA_STATE);
-	vfm_put_be64(h + 8, 8 + (uint64_t)len);
+	vfm_put_be64(h + 8, 16 + (uint64_t)len);
 	vfm_put_be64(h + 16, iova);
+	vfm_put_be64(h + 24, ram_check(iova, s->bounce, len));
+	rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_PART, id);
 	if (!rc)
-		rc = vfm_chan_write2(s->ch, h, sizeof(h), buf, len);
+		rc = vfm_chan_write2(s->ch, h, sizeof(h), s->bounce, len);
 	if (!rc)
 		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
 	if (!rc)
@@ -269,7 +286,7 @@ static int s_complete(struct sink *s)
 		return chan_fail(s, rc);
 	if (!s->control)
 		return 0;
-	rc = expect(s, VFM_CTL_READY, CONTROL_TIMEOUT_MS, "its devices to load the state");
+	rc = expect(s, VFM_CTL_READY, run_timeout_ms(s->r), "its devices to load the state");
 	if (rc)
 		return rc;
 	rc = vfm_ctl_send(s->ch, VFM_CTL_COMMIT, NULL, 0);
@@ -277,7 +294,7 @@ static int s_complete(struct sink *s)
 		return chan_fail(s, rc);
 	/* Committed: from here the destination owns the devices' state, so a missing DONE
 	 * is only a warning, not the run's error. */
-	rc = vfm_ctl_recv(s->ch, &m, CONTROL_TIMEOUT_MS);
+	rc = vfm_ctl_recv(s->ch, &m, run_timeout_ms(s->r));
 	for (size_t i = 0; i < s->n; i++)
 		run_tl_dev(s->r, i)->t_running = run_elapsed(s->r);
 	if (rc || m.type != VFM_CTL_DONE)
@@ -293,6 +310,22 @@ static void s_abort(struct sink *s)
 		vfm_ctl_send(s->ch, VFM_CTL_ABORT, NULL, 0);
 }
 
+/* An empty PART section of the first device: the destination hears from a source whose
+ * pre-copy has nothing to move for now, and tells it from a silent one. */
+static int s_idle(struct sink *s)
+{
+	int rc;
+
+	if (!s->control)
+		return 0;
+	rc = vfm_enc_section(s->ch, VFM_QEMU_VM_SECTION_PART, sid(0));
+	if (!rc)
+		rc = vfm_enc_marker(s->ch, VFM_MIG_FLAG_END_OF_STATE);
+	if (!rc)
+		rc = vfm_enc_footer(s->ch, sid(0));
+	return rc ? chan_fail(s, rc) : 0;
+}
+
 static const struct sink_ops stream_ops = {
 	.setup = s_setup,
 	.part_begin = s_part_begin,
@@ -305,6 +338,7 @@ static const struct sink_ops stream_ops = {
 	.ram_block = s_ram_block,
 	.complete = s_complete,
 	.abort = s_abort,
+	.idle = s_idle,
 };
 
 void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control)
@@ -313,6 +347,13 @@ void sink_stream_init(struct sink *s, struct vfm_chan *ch, bool control)
 	s->ops = &stream_ops;
 	s->ch = ch;
 	s->control = control;
+}
+
+void sink_stream_destroy(struct sink *s)
+{
+	free(s->bounce);
+	s->bounce = NULL;
+	s->bounce_size = 0;
 }
 
 void sink_stream_sides(struct sink *s, struct vfm_chan *side, size_t n)

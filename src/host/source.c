@@ -20,6 +20,9 @@
 #define DEFAULT_MAX_PRECOPY_MS	  60000
 /* Pre-copy bytes read from one device per round before the others get their turn. */
 #define ROUND_BUDGET (64ull << 20)
+/* A pre-copy that moves nothing tells the sink this often, so that a destination can
+ * tell a quiet source from a silent one. */
+#define IDLE_HEARTBEAT_S 1.0
 
 struct src_dev {
 	struct vfm_handle *h;
@@ -30,9 +33,10 @@ struct src_dev {
 	size_t index;
 	struct run *r;
 	struct sink *sink;
-	struct ram ram;	    /* the client memory mapped for its DMA */
-	bool touched;	    /* the engine changed its state: recover it on failure */
-	bool found_stopped; /* STOP when the run began (a migrated source): never started */
+	struct ram ram;		  /* the client memory mapped for its DMA */
+	bool touched;		  /* the engine changed its state: recover it on failure */
+	bool found_stopped;	  /* STOP when the run began (a migrated source): never started */
+	uint64_t stop_copy_bytes; /* counted by the device's own stop-copy thread */
 	int rc;
 };
 
@@ -286,7 +290,7 @@ static void nap(void)
 /* Pre-copy rounds until switch-over is allowed; 0 to switch over. */
 static int src_precopy(struct source *s)
 {
-	double t0 = vfm_now();
+	double t0 = vfm_now(), last_move = t0;
 	uint64_t total = 0;
 	bool any = false;
 	int rc;
@@ -315,7 +319,7 @@ static int src_precopy(struct source *s)
 		for (size_t i = 0; i < s->n; i++)
 			pending += pending_bytes(&s->dev[i].h, 1) + ram_pending(&s->dev[i].ram);
 		est = estimate_ms(s, pending);
-		s->r->total = s->r->stats->bytes + pending;
+		run_set_total(s->r, pending);
 		record_round(s, moved, pending, est);
 		run_progress(s->r, VFM_PHASE_PRECOPY);
 		rc = src_acked(s, &acked);
@@ -346,8 +350,17 @@ static int src_precopy(struct source *s)
 		}
 		if (run_cancelled(s->r))
 			return run_fail(s->r, -ECANCELED, "migration cancelled");
-		if (moved == 0)
-			nap();
+		if (moved) {
+			last_move = vfm_now();
+			continue;
+		}
+		if (s->sink->ops->idle && vfm_now() - last_move >= IDLE_HEARTBEAT_S) {
+			rc = s->sink->ops->idle(s->sink);
+			if (rc)
+				return rc;
+			last_move = vfm_now();
+		}
+		nap();
 	}
 	s->r->stats->precopy_s = vfm_now() - t0;
 	s->r->stats->precopy_bytes = total;
@@ -371,7 +384,7 @@ static int src_stop(struct source *s)
 
 		for (size_t i = 0; i < s->n; i++)
 			pending += pending_bytes(&s->dev[i].h, 1) + ram_pending(&s->dev[i].ram);
-		s->r->total = s->r->stats->bytes + pending;
+		run_set_total(s->r, pending);
 	}
 	run_progress(s->r, VFM_PHASE_STOP_COPY);
 	if (p2p) {
@@ -437,8 +450,11 @@ static int src_ram_final(struct source *s)
 static int to_sink(void *ctx, const void *buf, size_t len)
 {
 	struct src_dev *d = ctx;
+	int rc = d->sink->ops->block(d->sink, d->index, buf, len);
 
-	return d->sink->ops->block(d->sink, d->index, buf, len);
+	if (!rc)
+		d->stop_copy_bytes += len;
+	return rc;
 }
 
 static void *stopcopy_device(void *arg)
@@ -446,7 +462,6 @@ static void *stopcopy_device(void *arg)
 	struct src_dev *d = arg;
 	struct run *r = d->r;
 	struct vfm_tl_device *tl = run_tl_dev(r, d->index);
-	uint64_t before = r->stats->bytes;
 
 	tl->t_stop_copy = run_elapsed(r);
 	d->rc = d->sink->ops->end_begin(d->sink, d->index);
@@ -455,8 +470,7 @@ static void *stopcopy_device(void *arg)
 	if (!d->rc)
 		d->rc = d->sink->ops->end_end(d->sink, d->index);
 	tl->t_stop_copy_end = run_elapsed(r);
-	/* Only exact when the devices run one after another; fine for the timeline. */
-	tl->stop_copy_bytes = r->stats->bytes - before;
+	tl->stop_copy_bytes = d->stop_copy_bytes;
 	return NULL;
 }
 

@@ -1,29 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* Control messages of a live migration over a socket (see stream.h). */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 
-#include "stream/tls.h"
 #include "util.h"
 #include "vfio-mig/stream.h"
-
-int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms)
-{
-	struct pollfd p = {.fd = ch->fd, .events = POLLIN};
-
-	if (vfm_tls_has_pending(ch))
-		return 1;
-	for (;;) {
-		int n = poll(&p, 1, timeout_ms);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		return n > 0 ? 1 : 0;
-	}
-}
 
 int vfm_ctl_send(struct vfm_chan *ch, uint8_t type, const void *payload, uint16_t len)
 {
@@ -51,15 +32,19 @@ int vfm_ctl_send_fail(struct vfm_chan *ch, int err, const char *reason)
 
 int vfm_ctl_recv(struct vfm_chan *ch, struct vfm_ctl_msg *msg, int timeout_ms)
 {
+	int ms = ch->timeout_ms ? ch->timeout_ms : VFM_CHAN_TIMEOUT_MS;
+	double deadline;
 	uint8_t h[8];
 	int rc;
 
-	if (timeout_ms >= 0) {
-		rc = vfm_chan_poll(ch, timeout_ms);
-		if (rc <= 0)
-			return rc == 0 ? -ETIMEDOUT : rc;
-	}
-	rc = vfm_chan_read(ch, h, sizeof(h));
+	rc = vfm_chan_poll(ch, timeout_ms);
+	if (rc <= 0)
+		return rc == 0 ? -ETIMEDOUT : rc;
+	/* Once it begins, the whole message within the channel's timeout: a peer that sends
+	 * a byte and falls silent must not hold the wait open. */
+	deadline = ms < 0 ? 0 : vfm_now() + ms / 1e3;
+	rc = deadline ? vfm_chan_read_by(ch, h, sizeof(h), deadline)
+		      : vfm_chan_read(ch, h, sizeof(h));
 	if (rc)
 		return rc;
 	if (vfm_get_be32(h) != VFM_CTL_MAGIC || h[4] < VFM_CTL_ACK || h[4] > VFM_CTL_FAIL)
@@ -72,7 +57,8 @@ int vfm_ctl_recv(struct vfm_chan *ch, struct vfm_ctl_msg *msg, int timeout_ms)
 		return vfm_errf(ch->err, sizeof(ch->err), -EBADMSG,
 				"%s: control message of %u bytes exceeds %d", ch->name, msg->len,
 				VFM_CTL_MAX_PAYLOAD);
-	rc = vfm_chan_read(ch, msg->payload, msg->len);
+	rc = deadline ? vfm_chan_read_by(ch, msg->payload, msg->len, deadline)
+		      : vfm_chan_read(ch, msg->payload, msg->len);
 	if (rc)
 		return rc;
 	msg->payload[msg->len] = '\0';

@@ -191,6 +191,18 @@ int parse_buffer_size(const char *cmd, const char *arg, size_t *out)
 	return 0;
 }
 
+int parse_timeout(const char *cmd, const char *arg, uint32_t *out_ms)
+{
+	uint64_t v;
+
+	if (vfm_parse_size(arg, &v) || v == 0 || v > 86400) {
+		usage_error("%s: bad timeout '%s' (1 to 86400 seconds)", cmd, arg);
+		return -EINVAL;
+	}
+	*out_ms = (uint32_t)v * 1000;
+	return 0;
+}
+
 void progress_end(struct progress_state *ps)
 {
 	if (ps->tty && !ps->quiet && ps->last_phase != VFM_PHASE_NR)

@@ -23,6 +23,8 @@ static void load_usage(FILE *f)
 		"  -i, --input FILE       the stream file\n"
 		"  -S, --section IDSTR    the QEMU stream's VFIO section, e.g. 0000:00:04.0/vfio\n"
 		"  -b, --buffer-size N    write buffer (default 1 MiB)\n"
+		"  -T, --timeout S        give up when the input brings nothing for S seconds\n"
+		"                         (a pipe, default 60)\n"
 		"  -q, --quiet            no progress\n"
 		"  -v, --verbose          more messages (repeat for traces)\n",
 		prog);
@@ -35,6 +37,7 @@ int load_main(int argc, char **argv)
 		{"input", required_argument, NULL, 'i'},
 		{"section", required_argument, NULL, 'S'},
 		{"buffer-size", required_argument, NULL, 'b'},
+		{"timeout", required_argument, NULL, 'T'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -54,7 +57,7 @@ int load_main(int argc, char **argv)
 	bool quiet = false;
 	int c, fd = -1, rc, ret = EXIT_FAIL;
 
-	while ((c = getopt_long(argc, argv, "d:i:S:b:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:i:S:b:T:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (n == VFM_MAX_DEVICES)
@@ -69,6 +72,10 @@ int load_main(int argc, char **argv)
 			break;
 		case 'b':
 			if (parse_buffer_size("load", optarg, &opts.buf_size))
+				return EXIT_USAGE;
+			break;
+		case 'T':
+			if (parse_timeout("load", optarg, &opts.timeout_ms))
 				return EXIT_USAGE;
 			break;
 		default:

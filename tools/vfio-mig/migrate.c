@@ -41,6 +41,8 @@ static void migrate_usage(FILE *f)
 		"                             (default: the host of tcp:HOST:PORT)\n"
 		"      --tls-psk FILE         TLS 1.3 with a pre-shared key (QEMU's keys.psk,\n"
 		"                             identity:hexkey; the first line is used)\n"
+		"  -T, --timeout S            give up on a channel's peer silent for S seconds,\n"
+		"                             and on each handshake taking longer (default 60)\n"
 		"  -j, --json FILE            write every phase, round and timing as JSON\n"
 		"  -q, --quiet                no progress\n"
 		"  -v, --verbose              more messages (repeat for traces)\n",
@@ -91,6 +93,7 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		{"single-channel", no_argument, NULL, OPT_SINGLE},
 		{"section", required_argument, NULL, 'S'},
 		{"buffer-size", required_argument, NULL, 'b'},
+		{"timeout", required_argument, NULL, 'T'},
 		{"json", required_argument, NULL, 'j'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -103,7 +106,7 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 	int c, rc;
 
 	a->opts.precopy = true;
-	while ((c = getopt_long(argc, argv, "f:t:l:m:b:j:S:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:t:l:m:b:T:j:S:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			if (a->nf == VFM_MAX_DEVICES)
@@ -140,6 +143,10 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 			break;
 		case 'b':
 			if (parse_buffer_size("migrate", optarg, &a->opts.buf_size))
+				return EXIT_USAGE;
+			break;
+		case 'T':
+			if (parse_timeout("migrate", optarg, &a->opts.timeout_ms))
 				return EXIT_USAGE;
 			break;
 		case 'j':

@@ -22,7 +22,9 @@ static void receive_usage(FILE *f)
 		"file:PATH loads a saved stream instead.\n\n"
 		"  -L, --listen CHANNEL   where to wait\n"
 		"  -d, --device DEVICE    a destination device (repeatable)\n"
-		"  -T, --timeout S        give up when no source connects in time (default: wait)\n"
+		"  -T, --timeout S        give up when no source connects in S seconds (default:\n"
+		"                         wait), or when a connected source is silent that long\n"
+		"                         (default 60)\n"
 		"      --tls-creds DIR    TLS 1.3 with x509: DIR/ca-cert.pem, server-cert.pem,\n"
 		"                         server-key.pem (QEMU's layout); a client certificate\n"
 		"                         from the CA is required\n"
@@ -121,6 +123,7 @@ int receive_main(int argc, char **argv)
 			if (vfm_parse_size(optarg, &v) || v == 0 || v > 86400)
 				return usage_error("receive: bad timeout '%s'", optarg);
 			timeout_ms = (int)v * 1000;
+			opts.timeout_ms = (uint32_t)timeout_ms;
 			break;
 		case 'j':
 			json = optarg;

@@ -24,6 +24,8 @@ static void save_usage(FILE *f)
 		"                         e.g. 0000:00:04.0/vfio as QEMU's vfio-pci names it\n"
 		"  -b, --buffer-size N    read buffer (default: MIN(1 MiB, stop-copy size))\n"
 		"  -k, --keep-running     return the devices to RUNNING afterwards\n"
+		"  -T, --timeout S        give up when the output takes nothing for S seconds\n"
+		"                         (a pipe, default 60)\n"
 		"  -q, --quiet            no progress\n"
 		"  -v, --verbose          more messages (repeat for traces)\n",
 		prog);
@@ -37,6 +39,7 @@ int save_main(int argc, char **argv)
 		{"section", required_argument, NULL, 'S'},
 		{"buffer-size", required_argument, NULL, 'b'},
 		{"keep-running", no_argument, NULL, 'k'},
+		{"timeout", required_argument, NULL, 'T'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -56,7 +59,7 @@ int save_main(int argc, char **argv)
 	bool quiet = false;
 	int c, fd, rc, ret = EXIT_FAIL;
 
-	while ((c = getopt_long(argc, argv, "d:o:S:b:kqvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:o:S:b:kT:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			if (n == VFM_MAX_DEVICES)
@@ -78,6 +81,10 @@ int save_main(int argc, char **argv)
 			break;
 		case 'k':
 			opts.keep_running = true;
+			break;
+		case 'T':
+			if (parse_timeout("save", optarg, &opts.timeout_ms))
+				return EXIT_USAGE;
 			break;
 		default:
 			rc = common_option(c, &quiet, save_usage);

@@ -61,6 +61,8 @@ int common_option(int c, bool *quiet, void (*usage)(FILE *f));
 void progress_opts(struct vfm_mig_opts *opts, struct progress_state *ps, bool quiet);
 /* --buffer-size: 0, or -EINVAL after printing the usage error. */
 int parse_buffer_size(const char *cmd, const char *arg, size_t *out);
+/* --timeout S: 1 to 86400 seconds, into milliseconds; prints the usage error itself. */
+int parse_timeout(const char *cmd, const char *arg, uint32_t *out_ms);
 /* Prints "checksum: <hex>" for sample devices; silent for others. */
 void print_checksum(struct vfm_handle *h, const char *label);
 void fprint_checksum(FILE *f, struct vfm_handle *h, const char *label);
