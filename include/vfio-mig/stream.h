@@ -72,6 +72,9 @@ int vfm_chan_open_out(const char *uri, struct vfm_chan *ch, char *err, size_t er
 int vfm_chan_listen(const char *uri, int *listen_fd, struct vfm_chan *ch, char *err, size_t errlen);
 /* Accepts one connection on a listening socket, waiting at most timeout_ms (< 0 forever). */
 int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *err, size_t errlen);
+/* The same, and ends with -ECANCELED within 100 ms once *cancel is set (NULL: never). */
+int vfm_chan_accept_until(int listen_fd, struct vfm_chan *ch, int timeout_ms,
+			  const volatile sig_atomic_t *cancel, char *err, size_t errlen);
 /* Ends TLS on the channel, if any, and closes its descriptor. */
 void vfm_chan_close(struct vfm_chan *ch);
 /* The host of a tcp:HOST:PORT URI (without the brackets of [v6]). 0 or -EINVAL. */

@@ -279,28 +279,6 @@ static void *side_main(void *arg)
 	return NULL;
 }
 
-/* Accepts a connection, waiting at most timeout_ms (< 0: no limit); ends on cancel. */
-static int accept_cancellable(struct run *r, int listen_fd, struct vfm_chan *ch, int timeout_ms,
-			      char *err, size_t errlen)
-{
-	double deadline = timeout_ms < 0 ? 0 : vfm_now() + timeout_ms / 1e3;
-
-	for (;;) {
-		int rc = vfm_chan_accept(listen_fd, ch, TICK_MS, err, errlen);
-
-		if (rc != -ETIMEDOUT)
-			return rc;
-		err[0] = '\0'; /* one tick's timeout is not the run's error */
-		if (run_cancelled(r))
-			return vfm_errf(err, errlen, -ECANCELED,
-					"cancelled while waiting for a migration connection");
-		if (deadline && vfm_now() >= deadline)
-			return vfm_errf(err, errlen, -ETIMEDOUT,
-					"no migration connection arrived in %.0f s",
-					timeout_ms / 1e3);
-	}
-}
-
 /* Accepts the side channels the stream announces (their hellos are already there: the
  * source sends them before the announcement) and starts a thread for each. */
 static int accept_sides(struct loader *l, const struct vfm_ev *ev)
@@ -313,8 +291,8 @@ static int accept_sides(struct loader *l, const struct vfm_ev *ev)
 				(unsigned long long)ev->offset);
 	for (uint32_t k = 0; k < ev->instance_id; k++) {
 		struct side *sd = &l->side[l->nr_side];
-		int rc = accept_cancellable(l->r, l->listen_fd, &sd->ch, run_timeout_ms(l->r), err,
-					    sizeof(err));
+		int rc = vfm_chan_accept_until(l->listen_fd, &sd->ch, run_timeout_ms(l->r),
+					       l->r->opts->cancel, err, sizeof(err));
 
 		if (rc)
 			return run_fail(l->r, rc, "side channel %u: %s", k, err);
@@ -810,7 +788,7 @@ int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, 
 	run_init(&r, opts, stats, err, errlen);
 	rc = opts && opts->tls ? vfm_tls_new(opts->tls, true, &r.tls, err, errlen) : 0;
 	if (!rc)
-		rc = accept_cancellable(&r, listen_fd, &ch, timeout_ms, err, errlen);
+		rc = vfm_chan_accept_until(listen_fd, &ch, timeout_ms, r.opts->cancel, err, errlen);
 	if (!rc) {
 		/* Checked before any device is touched: a refused peer leaves them as they are. */
 		rc = vfm_tls_accept(&ch, r.tls, HANDSHAKE_TIMEOUT_MS);

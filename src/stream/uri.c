@@ -20,6 +20,8 @@
 #include "vfio-mig/stream.h"
 
 #define SOCK_BUF (4 << 20)
+/* vfm_chan_accept_until looks at its cancel flag this often. */
+#define ACCEPT_TICK_MS 100
 
 bool vfm_chan_is_uri(const char *s)
 {
@@ -278,6 +280,27 @@ int vfm_chan_accept(int listen_fd, struct vfm_chan *ch, int timeout_ms, char *er
 	tune_accepted(fd);
 	vfm_chan_init(ch, fd, "migration connection");
 	return 0;
+}
+
+int vfm_chan_accept_until(int listen_fd, struct vfm_chan *ch, int timeout_ms,
+			  const volatile sig_atomic_t *cancel, char *err, size_t errlen)
+{
+	double deadline = timeout_ms < 0 ? 0 : vfm_now() + timeout_ms / 1e3;
+
+	for (;;) {
+		int rc = vfm_chan_accept(listen_fd, ch, ACCEPT_TICK_MS, err, errlen);
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		if (cancel && *cancel)
+			return vfm_errf(err, errlen, -ECANCELED,
+					"cancelled while waiting for a migration connection");
+		if (deadline && vfm_now() >= deadline)
+			return vfm_errf(err, errlen, -ETIMEDOUT,
+					"no migration connection arrived in %.0f s",
+					timeout_ms / 1e3);
+		err[0] = '\0'; /* one tick's timeout is not the caller's error */
+	}
 }
 
 void vfm_chan_close(struct vfm_chan *ch)

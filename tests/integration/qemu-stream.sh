@@ -100,7 +100,7 @@ wpid=$!
 wait_sock "$TMP/w.sock"
 kill -TERM "$wpid"
 wait "$wpid"
-[ $? -eq 1 ] && grep -q "interrupted while waiting" "$TMP/w.out" && ok "receive --section ends on SIGTERM" ||
+[ $? -eq 1 ] && grep -q "cancelled while waiting" "$TMP/w.out" && ok "receive --section ends on SIGTERM" ||
 	nok "SIGTERM: $(cat "$TMP/w.out")"
 expect_exit 1 "receive --section -T 1 gives up" "$VFIO_MIG" receive -q -L "sock:$TMP/t.sock" -T 1 \
 	-d local:testdev,size=1M --section "$SEC"

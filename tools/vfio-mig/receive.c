@@ -40,21 +40,6 @@ static void receive_usage(FILE *f)
 		prog);
 }
 
-/* One connection, waited for in slices so that SIGINT/SIGTERM end the wait. */
-static int accept_one(int lfd, struct vfm_chan *ch, int timeout_ms, char *err, size_t errlen)
-{
-	for (int waited = 0;; waited += 200) {
-		int rc = vfm_chan_accept(lfd, ch, 200, err, errlen);
-
-		if (rc != -ETIMEDOUT)
-			return rc;
-		if (interrupted)
-			return vfm_errf(err, errlen, -ECANCELED, "interrupted while waiting");
-		if (timeout_ms >= 0 && waited + 200 >= timeout_ms)
-			return vfm_errf(err, errlen, -ETIMEDOUT, "no migration connection arrived");
-	}
-}
-
 /* --section: one connection (or the file), its device sections' names checked on the way. */
 static int receive_named(struct vfm_handle **devs, size_t n, int lfd, struct vfm_chan *ch,
 			 int timeout_ms, const char *const *names, size_t nn,
@@ -63,7 +48,8 @@ static int receive_named(struct vfm_handle **devs, size_t n, int lfd, struct vfm
 {
 	struct vfm_chan eng;
 	struct renamer ren;
-	int rc = lfd >= 0 ? accept_one(lfd, ch, timeout_ms, err, errlen) : 0;
+	int rc = lfd >= 0 ? vfm_chan_accept_until(lfd, ch, timeout_ms, opts->cancel, err, errlen)
+			  : 0;
 
 	if (rc)
 		return rc;
