@@ -204,8 +204,10 @@ static int dest_failed(struct sink *s, const struct vfm_ctl_msg *m)
 {
 	uint32_t e = m->len >= 4 ? vfm_get_be32((const uint8_t *)m->payload) : EIO;
 
-	return run_fail(s->r, -(int)(e ? e : EIO), "destination: %s",
-			m->len > 4 ? m->payload + 4 : "failed");
+	/* The peer's errno: only a plausible one is passed on (never 0, never positive). */
+	if (e == 0 || e > 4095)
+		e = EIO;
+	return run_fail(s->r, -(int)e, "destination: %s", m->len > 4 ? m->payload + 4 : "failed");
 }
 
 /* ACK names the device whose initial data is loaded. */
