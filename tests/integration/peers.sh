@@ -147,7 +147,7 @@ mkfifo "$TMP/fifo"
 for how in timeout INT; do
 	# the reader opens the pipe (the open waits for save's) and stops itself before it
 	# reads a byte
-	bash -c 'exec 3<"$0"; kill -STOP $$; cat <&3 >/dev/null' "$TMP/fifo" &
+	bash -c 'exec 3<"$0"; kill -STOP $$; exec cat <&3 >/dev/null' "$TMP/fifo" &
 	READER=$!
 	args=()
 	[ $how = timeout ] && args=(--timeout 2)
@@ -165,8 +165,7 @@ for how in timeout INT; do
 		sleep 0.5
 		signal_ends $how $SAVE "save into a stopped reader ends on SIG$how"
 	fi
-	kill -CONT $READER
-	kill $READER 2>/dev/null
+	kill -9 $READER 2>/dev/null # stopped, it never read; it must not read the next save
 	wait $READER 2>/dev/null
 done
 for how in timeout TERM; do
