@@ -41,6 +41,11 @@ struct save_cursor {
 	bool staged;		    /* its payload is emitted from td->stage */
 	bool pay_first_pass;
 	uint64_t pos; /* stream offset */
+	/* reinit-at: one re-initialisation in PRE_COPY (doc/uapi-7.x.md) */
+	bool reinit_done;     /* it happened */
+	bool reinit_pending;  /* not yet reported to an opted-in client */
+	uint64_t reinit_left; /* bytes of the new initial data still to read */
+	uint64_t queries;     /* pre-copy info queries in this session */
 };
 
 struct load_cursor {
@@ -59,6 +64,7 @@ struct load_cursor {
 
 struct vfm_testdev {
 	struct vfm_testdev_config cfg;
+	struct vfm_device_ops ops; /* td_ops, less what the configuration turns off */
 	struct vfm_device *dev;
 	struct vfm_dma *dma; /* client memory the device writes into */
 	struct vfm_logger log;
@@ -384,7 +390,48 @@ static size_t save_piece(struct vfm_testdev *td, uint8_t *out, size_t room)
 done:
 	if (sv->pay_first_pass)
 		sv->first_emitted += n;
+	else
+		sv->reinit_left -= VFM_MIN(sv->reinit_left, (uint64_t)n);
 	return n;
+}
+
+/* Bytes still to send of chunks already sent once: the dirty ones and the record being
+ * sent, if it is not part of the first pass. */
+static uint64_t resend_bytes(const struct vfm_testdev *td)
+{
+	uint64_t pending =
+		td->sv.pay_first_pass ? 0 : (td->sv.rec_len - td->sv.rec_off) + td->sv.pay_left;
+
+	return td->ndirty * (VFM_TESTDEV_REC_SIZE + VFM_TESTDEV_CHUNK) + pending;
+}
+
+/*
+ * reinit-at=K / reinit-query=N: once the pre-copy stream has passed byte K, or at the Nth
+ * pre-copy info query, the device "re-initialises": every chunk already sent must go
+ * again, as new initial data (Linux 7.1's REINIT). Held under td->lock.
+ */
+static void maybe_reinit(struct vfm_testdev *td)
+{
+	struct save_cursor *sv = &td->sv;
+	bool by_pos = td->cfg.reinit_at >= 0 && sv->pos >= (uint64_t)td->cfg.reinit_at;
+	bool by_query = td->cfg.reinit_query && sv->queries >= td->cfg.reinit_query;
+
+	if (sv->reinit_done || !sv->tracking || !vfm_state_is_precopy(td->state) ||
+	    !(by_pos || by_query))
+		return;
+	for (uint64_t c = 0; c < sv->next_chunk; c++) {
+		if (!bit_test(td->dirty, c)) {
+			bit_set(td->dirty, c);
+			td->ndirty++;
+		}
+	}
+	sv->reinit_done = true;
+	sv->reinit_pending = true;
+	sv->reinit_left = resend_bytes(td);
+	vfm_log(&td->log, VFM_LOG_DEBUG,
+		"%s: re-initialised at stream byte %llu: %llu bytes of "
+		"new initial data",
+		td->name, (unsigned long long)sv->pos, (unsigned long long)sv->reinit_left);
 }
 
 static ssize_t td_save(void *opaque, void *buf, size_t len)
@@ -412,18 +459,19 @@ static ssize_t td_save(void *opaque, void *buf, size_t len)
 	    (uint64_t)td->cfg.corrupt_at < sv->pos + done)
 		out[(uint64_t)td->cfg.corrupt_at - sv->pos] ^= 0xff;
 	sv->pos += done;
+	maybe_reinit(td);
 	pthread_mutex_unlock(&td->lock);
 	return (ssize_t)done;
 }
 
+/* The v1 numbers: the new initial data of a re-initialisation counts as dirty (as mlx5
+ * reports it to a client that did not opt in). */
 static void td_precopy_numbers(struct vfm_testdev *td, uint64_t *initial, uint64_t *dirty)
 {
 	uint64_t total = first_pass_total(td);
-	uint64_t pending =
-		td->sv.pay_first_pass ? 0 : (td->sv.rec_len - td->sv.rec_off) + td->sv.pay_left;
 
 	*initial = total > td->sv.first_emitted ? total - td->sv.first_emitted : 0;
-	*dirty = td->ndirty * (VFM_TESTDEV_REC_SIZE + VFM_TESTDEV_CHUNK) + pending;
+	*dirty = resend_bytes(td);
 }
 
 static int td_precopy_info(void *opaque, uint64_t *initial, uint64_t *dirty)
@@ -431,7 +479,28 @@ static int td_precopy_info(void *opaque, uint64_t *initial, uint64_t *dirty)
 	struct vfm_testdev *td = opaque;
 
 	pthread_mutex_lock(&td->lock);
+	td->sv.queries++;
+	maybe_reinit(td);
 	td_precopy_numbers(td, initial, dirty);
+	pthread_mutex_unlock(&td->lock);
+	return 0;
+}
+
+/* The v2 numbers: what is left of the new initial data is initial, REINIT said once. */
+static int td_precopy_info_v2(void *opaque, uint64_t *initial, uint64_t *dirty, bool *reinit)
+{
+	struct vfm_testdev *td = opaque;
+	uint64_t left;
+
+	pthread_mutex_lock(&td->lock);
+	td->sv.queries++;
+	maybe_reinit(td);
+	td_precopy_numbers(td, initial, dirty);
+	left = VFM_MIN(td->sv.reinit_left, *dirty);
+	*initial += left;
+	*dirty -= left;
+	*reinit = td->sv.reinit_pending;
+	td->sv.reinit_pending = false;
 	pthread_mutex_unlock(&td->lock);
 	return 0;
 }
@@ -710,6 +779,7 @@ static const struct vfm_device_ops td_ops = {
 	.load = td_load,
 	.data_size = td_data_size,
 	.precopy_info = td_precopy_info,
+	.precopy_info_v2 = td_precopy_info_v2,
 	.reset = td_reset,
 	.log_start = td_log_start,
 	.log_stop = td_log_stop,
@@ -828,6 +898,8 @@ void vfm_testdev_config_default(struct vfm_testdev_config *cfg)
 	cfg->fail_read_at = -1;
 	cfg->fail_write_at = -1;
 	cfg->corrupt_at = -1;
+	cfg->precopy_v2 = true;
+	cfg->reinit_at = -1;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -886,6 +958,10 @@ static const struct {
 	{"reset-not-running", VFM_VIOLATE_RESET_NOT_RUNNING},
 	{"refused-arc-accepted", VFM_VIOLATE_REFUSED_ARC_ACCEPTED},
 	{"feature-precedence", VFM_VIOLATE_FEATURE_PRECEDENCE},
+	{"reinit-without-opt-in", VFM_VIOLATE_REINIT_WITHOUT_OPT_IN},
+	{"reinit-no-initial", VFM_VIOLATE_REINIT_NO_INITIAL},
+	{"precopy-v2-get", VFM_VIOLATE_PRECOPY_V2_GET},
+	{"precopy-flags-echo", VFM_VIOLATE_PRECOPY_FLAGS_ECHO},
 };
 
 static int parse_bug(const char *v, uint32_t *violations)
@@ -919,6 +995,12 @@ static int parse_option(struct vfm_testdev_config *cfg, const char *key, const c
 		return parse_bool(v, &cfg->precopy);
 	if (!strcmp(key, "enomsg"))
 		return parse_bool(v, &cfg->enomsg);
+	if (!strcmp(key, "precopy-v2"))
+		return parse_bool(v, &cfg->precopy_v2);
+	if (!strcmp(key, "reinit-at"))
+		return parse_offset(v, &cfg->reinit_at);
+	if (!strcmp(key, "reinit-query"))
+		return vfm_parse_size(v, &cfg->reinit_query);
 	if (!strcmp(key, "dma"))
 		return vfm_parse_size(v, &cfg->dma_size)      ? -EINVAL
 		       : cfg->dma_size > VFM_TESTDEV_MAX_SIZE ? -ERANGE
@@ -1056,7 +1138,10 @@ int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 	dcfg.precopy_end_enomsg = cfg->enomsg;
 	dcfg.violations = cfg->violations;
 	dcfg.log = td->log;
-	rc = vfm_device_create(&dcfg, &td_ops, td, &td->dev);
+	td->ops = td_ops;
+	if (!cfg->precopy_v2)
+		td->ops.precopy_info_v2 = NULL;
+	rc = vfm_device_create(&dcfg, &td->ops, td, &td->dev);
 	if (rc) {
 		vfm_testdev_destroy(td);
 		return vfm_errf(err, errlen, rc, "testdev: cannot create the device");

@@ -110,11 +110,12 @@ static ssize_t l_write(struct vfm_session *s, const void *buf, size_t len)
 	return vfm_device_write(to_local(s->h)->dev, ls->sid, buf, len);
 }
 
-static int l_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty)
+static int l_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty,
+			  uint32_t *flags)
 {
 	struct local_session *ls = (struct local_session *)s;
 
-	return vfm_device_precopy_info(to_local(s->h)->dev, ls->sid, initial, dirty);
+	return vfm_device_precopy_info(to_local(s->h)->dev, ls->sid, initial, dirty, flags);
 }
 
 static void l_session_close(struct vfm_session *s)
@@ -224,6 +225,8 @@ static void l_close(struct vfm_handle *h)
 {
 	struct local_handle *lh = to_local(h);
 
+	/* A wrapped device outlives the handle: its client's opt-ins end here. */
+	vfm_device_client_closed(lh->dev);
 	/* The device (and its workload) go first: nothing writes the memory after. */
 	vfm_testdev_destroy(lh->td);
 	if (lh->dma_mem)

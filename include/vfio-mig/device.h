@@ -38,6 +38,13 @@ struct vfm_device_ops {
 	int (*data_size)(void *opaque, uint64_t *stop_copy_length);
 	/* Pre-copy accounting (required when PRE_COPY is advertised). */
 	int (*precopy_info)(void *opaque, uint64_t *initial_bytes, uint64_t *dirty_bytes);
+	/* The same for a client that opted in to VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+	 * (Linux 7.1, doc/uapi-7.x.md), with *reinit set when the device re-initialised since
+	 * the last call: new initial data is on the stream, initial_bytes counts it from the
+	 * current read position and dirty_bytes restarts from there. Optional: a device
+	 * without it refuses the opt-in with ENOTTY, as a kernel before 7.1 does. */
+	int (*precopy_info_v2)(void *opaque, uint64_t *initial_bytes, uint64_t *dirty_bytes,
+			       bool *reinit);
 	/* A device reset: the library has already ended any session and will set RUNNING.
 	 * Optional. */
 	int (*reset)(void *opaque);
@@ -69,6 +76,12 @@ enum vfm_violation {
 	VFM_VIOLATE_RESET_NOT_RUNNING = 1u << 9,      /* reset leaves the device in STOP */
 	VFM_VIOLATE_REFUSED_ARC_ACCEPTED = 1u << 10,  /* STOP_COPY->PRE_COPY(_P2P) is taken */
 	VFM_VIOLATE_FEATURE_PRECEDENCE = 1u << 11,    /* GET|SET without PROBE is accepted */
+	VFM_VIOLATE_REINIT_WITHOUT_OPT_IN = 1u << 12, /* REINIT reported to a client that
+							 did not opt in */
+	VFM_VIOLATE_REINIT_NO_INITIAL = 1u << 13,     /* initial_bytes 0 with REINIT */
+	VFM_VIOLATE_PRECOPY_V2_GET = 1u << 14,	      /* PRECOPY_INFOv2 takes GET */
+	VFM_VIOLATE_PRECOPY_FLAGS_ECHO = 1u << 15,    /* after the opt-in the caller's
+							 flags come back */
 };
 
 struct vfm_device_config {
@@ -118,9 +131,17 @@ int vfm_device_data_size(struct vfm_device *dev, uint64_t *len);
 /* The data fd: -ENODEV once the session has ended, -EBADF for the wrong direction. */
 ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, size_t len);
 ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void *buf, size_t len);
-/* VFIO_MIG_GET_PRECOPY_INFO: -EINVAL outside PRE_COPY states, -ENODEV for a dead session. */
+/* VFIO_MIG_GET_PRECOPY_INFO: -EINVAL outside PRE_COPY states, -ENODEV for a dead session.
+ * flags (may be NULL) holds the caller's flags field on entry and the device's on return:
+ * 0 unless the client opted in to PRECOPY_INFOv2, then VFM_PRECOPY_INFO_REINIT when the
+ * device re-initialised since the last call. */
 int vfm_device_precopy_info(struct vfm_device *dev, vfm_session_id sid, uint64_t *initial,
-			    uint64_t *dirty);
+			    uint64_t *dirty, uint32_t *flags);
+/* Whether the client opted in to PRECOPY_INFOv2 (feature 12 SET). */
+bool vfm_device_precopy_v2(struct vfm_device *dev);
+/* The client that opened the device is gone (vfio-user disconnect, local handle closed):
+ * its opt-ins end, as the kernel clears them at the device's last close. */
+void vfm_device_client_closed(struct vfm_device *dev);
 /* The session currently open (0 if none). */
 vfm_session_id vfm_device_session(struct vfm_device *dev);
 
@@ -143,7 +164,10 @@ void vfm_device_fail(struct vfm_device *dev);
  * valid and writable. Where the kernel passes user pointers, this takes the data inline:
  * DMA_LOGGING_START's ranges follow the kernel's 24-byte control (the vfio-user server
  * converts from the wire, where they start at offset 16), and DMA_LOGGING_REPORT writes
- * the bitmap after the 24-byte {iova, length, page_size} request. *reply_len is set to the bytes of buf that form the reply. For a SET of
+ * the bitmap after the 24-byte {iova, length, page_size} request. MIG_PRECOPY_INFOv2 (12)
+ * follows Linux 7.3: EINVAL without PRE_COPY, SET only, no payload, ENOTTY for a device
+ * without the precopy_info_v2 callback (as 6.12). *reply_len is set to the bytes of buf
+ * that form the reply. For a SET of
  * MIG_DEVICE_STATE that opens a session, *opened gets its id (data_fd is written as -1).
  */
 int vfm_device_feature(struct vfm_device *dev, void *buf, size_t buf_len, size_t *reply_len,

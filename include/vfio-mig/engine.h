@@ -54,13 +54,21 @@ struct vfm_progress {
 /* What a run did, over time, for --json and the SVG report. Caller-owned, optional. */
 #define VFM_TL_MAX_ROUNDS  2048
 #define VFM_TL_MAX_SAMPLES 1024
+#define VFM_TL_MAX_REINITS 16
 
 struct vfm_tl_device {
 	char name[128];
-	bool precopy; /* went through PRE_COPY */
-	/* seconds from the start of the run; 0 = did not happen */
+	bool precopy;	 /* went through PRE_COPY */
+	bool precopy_v2; /* opted in to PRECOPY_INFOv2: its pre-copy info flags are read */
+	/* seconds from the start of the run; 0 = did not happen. t_init_done is the last
+	 * time the initial data was all sent (again after a REINIT). */
 	double t_precopy, t_init_done, t_stop, t_stop_copy, t_stop_copy_end, t_running;
+	double t_acked; /* the destination confirmed the latest initial data (switch-over ack) */
 	uint64_t precopy_bytes, stop_copy_bytes;
+	/* REINITs the device reported (new initial data, doc/uapi-7.x.md), the first
+	 * VFM_TL_MAX_REINITS of them timed */
+	uint32_t reinits;
+	double t_reinit[VFM_TL_MAX_REINITS];
 };
 
 struct vfm_tl_round {
@@ -130,6 +138,7 @@ struct vfm_mig_stats {
 	uint32_t rounds; /* pre-copy rounds */
 	uint64_t precopy_bytes;
 	double est_downtime_ms; /* the estimate at switch-over */
+	uint32_t reinits;	/* REINITs reported in pre-copy, all devices */
 };
 
 /* Saves n devices into the channel. On success the sources are left STOP (as QEMU leaves a

@@ -37,7 +37,9 @@ struct vfm_handle_ops {
 		       struct vfm_session **opened);
 	ssize_t (*read)(struct vfm_session *s, void *buf, size_t len);
 	ssize_t (*write)(struct vfm_session *s, const void *buf, size_t len);
-	int (*precopy_info)(struct vfm_session *s, uint64_t *initial, uint64_t *dirty);
+	/* *flags: the caller's flags field in, the device's out (never NULL). */
+	int (*precopy_info)(struct vfm_session *s, uint64_t *initial, uint64_t *dirty,
+			    uint32_t *flags);
 	void (*session_close)(struct vfm_session *s);
 	/* DMA logging, optional (NULL: -ENOTTY). */
 	int (*log_start)(struct vfm_handle *h,
@@ -124,8 +126,19 @@ ssize_t vfm_session_read(struct vfm_session *s, void *buf, size_t len);
 ssize_t vfm_session_write(struct vfm_session *s, const void *buf, size_t len);
 /* Writes all of buf, retrying short writes. 0 or a negative errno. */
 int vfm_session_write_all(struct vfm_session *s, const void *buf, size_t len);
-/* VFIO_MIG_GET_PRECOPY_INFO on the session (a PRE_COPY state only). */
+/* VFIO_MIG_GET_PRECOPY_INFO on the session (a PRE_COPY state only), with flags 0 and the
+ * flags it returns ignored (pre-7.1 use). */
 int vfm_session_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty);
+/* The same with the flags field: *flags is sent and replaced by what the device returned.
+ * Only meaningful after vfm_handle_precopy_v2() succeeded (doc/uapi-7.x.md): without the
+ * opt-in a kernel echoes what was sent, our devices return 0. */
+int vfm_session_precopy_info_flags(struct vfm_session *s, uint32_t *flags, uint64_t *initial,
+				   uint64_t *dirty);
+/* Opts in to VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (SET of feature 12, Linux 7.1+): the
+ * flags of the pre-copy info become output (VFM_PRECOPY_INFO_REINIT) for every later
+ * session, until the device is closed. -ENOTTY from a device or kernel without it, -EINVAL
+ * from a device without PRE_COPY. Leaves no error text: refusal is an answer. */
+int vfm_handle_precopy_v2(struct vfm_handle *h);
 /* Closes the data fd (NULL is fine); sessions are closed before their handle. */
 void vfm_session_close(struct vfm_session *s);
 /* DMA dirty logging (uAPI DMA_LOGGING_START / STOP / REPORT): -ENOTTY where the device

@@ -13,6 +13,11 @@
  *
  * Spec string (comma separated, the leading "testdev" optional):
  *   size=64M seed=7 dirty-rate=32M p2p=off pre-copy=off enomsg=off
+ *   precopy-v2=off  refuse the PRECOPY_INFOv2 opt-in (ENOTTY), as a kernel before 7.1
+ *   reinit-at=K  once the pre-copy stream has passed byte K, re-initialise: every chunk
+ *                already sent is new initial data (REINIT to a client that opted in,
+ *                dirty bytes to one that did not; doc/uapi-7.x.md)
+ *   reinit-query=N  the same at the Nth pre-copy info query of the session (N >= 1)
  *   dma=64M (local: memory mapped for the device's DMA) dma-rate=32M (DMA writes/s)
  *   fail-arc=STOP_COPY>STOP   error-arc=RUNNING>RUNNING_P2P
  *   fail-read-at=K fail-write-at=K corrupt-at=K reject-load=on
@@ -21,7 +26,8 @@
  *              no-fd-on-opening-arc, stream-not-ending, session-survives-reset,
  *              session-survives-arc, enomsg-in-stop-copy, precopy-grows,
  *              accept-invalid-data, reset-not-running, refused-arc-accepted,
- *              feature-precedence (repeatable; "bug=none" clears)
+ *              feature-precedence, reinit-without-opt-in, reinit-no-initial,
+ *              precopy-v2-get, precopy-flags-echo (repeatable; "bug=none" clears)
  *
  * Stream: 16-byte little-endian records {u32 type, u32 len, u64 arg}:
  *   HEADER (arg = state size), DATA (arg = offset, len payload bytes follow),
@@ -55,7 +61,10 @@ struct vfm_testdev_config {
 	uint64_t dma_size;   /* local: transport only: client memory to map for DMA */
 	bool p2p;
 	bool precopy;
-	bool enomsg; /* temporary end of stream in PRE_COPY reads -ENOMSG (default) or 0 */
+	bool enomsg;	   /* temporary end of stream in PRE_COPY reads -ENOMSG (default) or 0 */
+	bool precopy_v2;   /* accepts the PRECOPY_INFOv2 opt-in (default) */
+	int64_t reinit_at; /* -1 = not by stream position */
+	uint64_t reinit_query; /* 0 = not by query count */
 	/* faults */
 	bool fail_arc;
 	uint32_t fail_from, fail_to;

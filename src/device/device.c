@@ -33,6 +33,7 @@ struct vfm_device {
 	bool end_of_stream;    /* STOP_COPY read returned 0: it stays 0 */
 	uint64_t session_read; /* bytes read from the open session */
 	bool migrated;	       /* a source whose whole state was saved (vfm_device_migrated) */
+	bool precopy_v2;       /* the client opted in to PRECOPY_INFOv2 */
 	char reason[160];      /* why the last call failed, from the callback */
 };
 
@@ -321,9 +322,41 @@ ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void 
 	return n;
 }
 
-int vfm_device_precopy_info(struct vfm_device *dev, vfm_session_id sid, uint64_t *initial,
-			    uint64_t *dirty)
+/* The callback for the client's uAPI version, and the flags it reports. */
+static int precopy_numbers(struct vfm_device *dev, uint64_t *initial, uint64_t *dirty,
+			   uint32_t *flags)
 {
+	/* A client that did not opt in gets the v1 numbers and flags 0, unless the device
+	 * deliberately reports REINIT to it. */
+	bool v2 = dev->ops->precopy_info_v2 &&
+		  (dev->precopy_v2 || violates(dev, VFM_VIOLATE_REINIT_WITHOUT_OPT_IN));
+	uint32_t in = *flags;
+	bool reinit = false;
+	int rc;
+
+	*flags = 0;
+	if (v2)
+		rc = dev->ops->precopy_info_v2(dev->opaque, initial, dirty, &reinit);
+	else
+		rc = dev->ops->precopy_info(dev->opaque, initial, dirty);
+	if (rc)
+		return rc;
+	if (reinit) {
+		*flags = VFM_PRECOPY_INFO_REINIT;
+		if (violates(dev, VFM_VIOLATE_REINIT_NO_INITIAL)) {
+			*dirty += *initial;
+			*initial = 0;
+		}
+	}
+	if (dev->precopy_v2 && violates(dev, VFM_VIOLATE_PRECOPY_FLAGS_ECHO))
+		*flags |= in;
+	return 0;
+}
+
+int vfm_device_precopy_info(struct vfm_device *dev, vfm_session_id sid, uint64_t *initial,
+			    uint64_t *dirty, uint32_t *flags)
+{
+	uint32_t f = flags ? *flags : 0;
 	int rc;
 
 	pthread_mutex_lock(&dev->lock);
@@ -332,11 +365,41 @@ int vfm_device_precopy_info(struct vfm_device *dev, vfm_session_id sid, uint64_t
 	else
 		rc = check_session(dev, sid, SESSION_SAVE);
 	if (!rc)
-		rc = dev->ops->precopy_info(dev->opaque, initial, dirty);
+		rc = precopy_numbers(dev, initial, dirty, &f);
 	if (!rc && violates(dev, VFM_VIOLATE_PRECOPY_GROWS))
 		*initial += 2 * dev->session_read; /* grows by what was read */
 	pthread_mutex_unlock(&dev->lock);
+	if (!rc && flags)
+		*flags = f;
 	return rc;
+}
+
+bool vfm_device_precopy_v2(struct vfm_device *dev)
+{
+	bool on;
+
+	pthread_mutex_lock(&dev->lock);
+	on = dev->precopy_v2;
+	pthread_mutex_unlock(&dev->lock);
+	return on;
+}
+
+void vfm_device_client_closed(struct vfm_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	dev->precopy_v2 = false;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* For feature.c: the opt-in of PRECOPY_INFOv2, once its checks passed. */
+void vfm_device_set_precopy_v2(struct vfm_device *dev);
+
+void vfm_device_set_precopy_v2(struct vfm_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	dev->precopy_v2 = true;
+	vfm_log(&dev->cfg.log, VFM_LOG_TRACE, "%s: client opted in to PRECOPY_INFOv2", dev->name);
+	pthread_mutex_unlock(&dev->lock);
 }
 
 vfm_session_id vfm_device_session(struct vfm_device *dev)

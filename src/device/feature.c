@@ -14,6 +14,7 @@
 
 const struct vfm_device_ops *vfm_device_ops_locked(struct vfm_device *dev, void **opaque);
 void vfm_device_unlock(struct vfm_device *dev);
+void vfm_device_set_precopy_v2(struct vfm_device *dev);
 
 #define FEAT_GET   VFM_DEVICE_FEATURE_GET
 #define FEAT_SET   VFM_DEVICE_FEATURE_SET
@@ -206,6 +207,28 @@ static int feat_log_report(struct feat_call *c, const struct vfm_device_ops *ops
 	return rc;
 }
 
+/* MIG_PRECOPY_INFOv2 as Linux 7.3's core: PRE_COPY first, then SET only, no payload. */
+static int feat_precopy_v2(struct feat_call *c)
+{
+	void *opaque;
+	bool supported = vfm_device_ops_locked(c->dev, &opaque)->precopy_info_v2 != NULL;
+	uint32_t ops = FEAT_SET;
+	int rc;
+
+	vfm_device_unlock(c->dev);
+	if (!supported)
+		return -ENOTTY;
+	if (!(vfm_device_flags(c->dev) & VFM_MIGRATION_PRE_COPY))
+		return -EINVAL;
+	if (vfm_device_violations(c->dev) & VFM_VIOLATE_PRECOPY_V2_GET)
+		ops |= FEAT_GET;
+	rc = check_feature(c->flags, c->argsz, ops, 0);
+	if (rc <= 0)
+		return rc;
+	vfm_device_set_precopy_v2(c->dev);
+	return 0;
+}
+
 static int feat_logging(struct feat_call *c, uint32_t index)
 {
 	void *opaque;
@@ -257,6 +280,8 @@ int vfm_device_feature(struct vfm_device *dev, void *buf, size_t buf_len, size_t
 		return feat_mig_state(&c);
 	case VFM_DEVICE_FEATURE_MIG_DATA_SIZE:
 		return feat_data_size(&c);
+	case VFM_DEVICE_FEATURE_MIG_PRECOPY_INFOv2:
+		return feat_precopy_v2(&c);
 	case VFM_DEVICE_FEATURE_DMA_LOGGING_START:
 	case VFM_DEVICE_FEATURE_DMA_LOGGING_STOP:
 	case VFM_DEVICE_FEATURE_DMA_LOGGING_REPORT:

@@ -101,7 +101,10 @@ struct sink {
 	/* stream sinks */
 	struct vfm_chan *ch;
 	bool control; /* the channel is a socket with a vfm_receive on the other end */
-	bool acked[VFM_MAX_DEVICES];
+	/* switch-over ack: DEV_INIT_DATA_SENT markers sent and ACKs received per device; the
+	 * initial data is confirmed when every marker has its ACK (a REINIT sends another
+	 * marker, so a late ACK of the previous one does not count for the new data) */
+	uint32_t announced[VFM_MAX_DEVICES], acks[VFM_MAX_DEVICES];
 	/* side channels: device i's stop-copy data goes on side[i] */
 	struct vfm_chan *side;
 	size_t nr_side;

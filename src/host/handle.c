@@ -172,9 +172,33 @@ int vfm_session_write_all(struct vfm_session *s, const void *buf, size_t len)
 
 int vfm_session_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty)
 {
+	uint32_t flags = 0;
+
+	return vfm_session_precopy_info_flags(s, &flags, initial, dirty);
+}
+
+int vfm_session_precopy_info_flags(struct vfm_session *s, uint32_t *flags, uint64_t *initial,
+				   uint64_t *dirty)
+{
 	if (!s->h->ops->precopy_info)
 		return -ENOTTY;
-	return s->h->ops->precopy_info(s, initial, dirty);
+	return s->h->ops->precopy_info(s, initial, dirty, flags);
+}
+
+int vfm_handle_precopy_v2(struct vfm_handle *h)
+{
+	struct vfm_device_feature f = {
+		.argsz = sizeof(f),
+		.flags = VFM_DEVICE_FEATURE_SET | VFM_DEVICE_FEATURE_MIG_PRECOPY_INFOv2,
+	};
+	struct vfm_session *opened = NULL;
+	int rc;
+
+	if (!h->ops->feature)
+		return -ENOTTY;
+	rc = h->ops->feature(h, &f, sizeof(f), &opened);
+	vfm_session_close(opened);
+	return rc;
 }
 
 void vfm_session_close(struct vfm_session *s)

@@ -111,6 +111,8 @@ static int s_part_end(struct sink *s, size_t i, bool init_data_sent)
 	int rc = vfm_enc_marker(s->ch, init_data_sent ? VFM_MIG_FLAG_DEV_INIT_DATA_SENT
 						      : VFM_MIG_FLAG_END_OF_STATE);
 
+	if (!rc && init_data_sent)
+		s->announced[i]++;
 	if (!rc)
 		rc = vfm_enc_footer(s->ch, sid(i));
 	return rc ? chan_fail(s, rc) : 0;
@@ -216,7 +218,7 @@ static void note_ack(struct sink *s, const struct vfm_ctl_msg *m)
 	uint32_t i = m->len >= 4 ? vfm_get_be32((const uint8_t *)m->payload) : UINT32_MAX;
 
 	if (i < VFM_MAX_DEVICES)
-		s->acked[i] = true;
+		s->acks[i]++;
 }
 
 /* Waits for a message of `want` (or FAIL); -ETIMEDOUT / channel errors otherwise. */
@@ -253,7 +255,7 @@ static int s_acked(struct sink *s, size_t i, bool *yes)
 		*yes = true;
 		return 0;
 	}
-	while (!s->acked[i]) {
+	while (s->acks[i] < s->announced[i] || !s->announced[i]) {
 		int rc = vfm_ctl_recv(s->ch, &m, 0);
 
 		if (rc == -ETIMEDOUT)
@@ -267,7 +269,7 @@ static int s_acked(struct sink *s, size_t i, bool *yes)
 			return run_fail(s->r, -EBADMSG, "unexpected control message %u", m.type);
 		note_ack(s, &m);
 	}
-	*yes = s->acked[i];
+	*yes = s->announced[i] && s->acks[i] >= s->announced[i];
 	return 0;
 }
 

@@ -28,7 +28,8 @@ struct src_dev {
 	struct vfm_handle *h;
 	uint64_t flags;
 	bool precopy;	/* in PRE_COPY now */
-	bool init_done; /* initial bytes all read */
+	bool v2;	/* opted in to PRECOPY_INFOv2: the pre-copy info flags are output */
+	bool init_done; /* initial bytes all read (since the last REINIT) */
 	struct vfm_session *sess;
 	size_t index;
 	struct run *r;
@@ -105,6 +106,22 @@ static int src_ram_setup(struct source *s)
 	return 0;
 }
 
+/*
+ * Opts in to PRECOPY_INFOv2 (Linux 7.1) before the session opens, as QEMU does at setup:
+ * a device that refuses (ENOTTY before 7.1) is used exactly as before, its flags unread.
+ */
+static void src_opt_in(struct source *s, struct src_dev *d)
+{
+	int rc = vfm_handle_precopy_v2(d->h);
+
+	d->v2 = rc == 0;
+	run_tl_dev(s->r, d->index)->precopy_v2 = d->v2;
+	vfm_log(&s->r->opts->log, VFM_LOG_DEBUG, "%s: PRECOPY_INFOv2 %s%s%s", vfm_handle_name(d->h),
+		d->v2 ? "opted in: REINIT is read" : "not supported (", d->v2 ? "" : strerror(-rc),
+		d->v2 ? "" : "): pre-copy info flags ignored");
+	d->h->err[0] = '\0';
+}
+
 /* Devices with PRE_COPY enter it at setup (QEMU's save_setup). */
 static int src_enter_precopy(struct source *s)
 {
@@ -118,6 +135,7 @@ static int src_enter_precopy(struct source *s)
 			continue;
 		if (vfm_handle_get_state(d->h, &state) || state != VFM_STATE_RUNNING)
 			continue;
+		src_opt_in(s, d);
 		t = vfm_now();
 		d->touched = true;
 		rc = set_state_recover(s->r, d->h, VFM_STATE_PRE_COPY, VFM_STATE_RUNNING, &d->sess);
@@ -134,10 +152,14 @@ static int src_enter_precopy(struct source *s)
 	return 0;
 }
 
-static int precopy_info(struct source *s, struct src_dev *d, uint64_t *initial, uint64_t *dirty)
+/* *flags: the device's flags, 0 unless it opted in (a kernel echoes what it was sent). */
+static int precopy_info(struct source *s, struct src_dev *d, uint64_t *initial, uint64_t *dirty,
+			uint32_t *flags)
 {
-	int rc = vfm_session_precopy_info(d->sess, initial, dirty);
+	int rc = vfm_session_precopy_info_flags(d->sess, flags, initial, dirty);
 
+	if (!d->v2)
+		*flags = 0;
 	if (rc)
 		return run_fail(s->r, rc, "%s: VFIO_MIG_GET_PRECOPY_INFO failed: %s",
 				vfm_handle_name(d->h),
@@ -176,11 +198,33 @@ static int precopy_block(void *ctx, const void *buf, size_t len)
 	return sink->ops->block(sink, ps->d->index, buf, len);
 }
 
+/*
+ * REINIT (doc/uapi-7.x.md): new initial data is on the stream. As QEMU does, the
+ * switch-over waits again until it is all read and the destination has confirmed loading
+ * it (the stream carries DEV_INIT_DATA_SENT again, the sink counts a new ack), and the
+ * downtime estimate starts again from the new pending data.
+ */
+static void on_reinit(struct source *s, struct src_dev *d, uint64_t initial)
+{
+	struct vfm_tl_device *tl = run_tl_dev(s->r, d->index);
+
+	if (tl->reinits < VFM_TL_MAX_REINITS)
+		tl->t_reinit[tl->reinits] = run_elapsed(s->r);
+	tl->reinits++;
+	s->r->stats->reinits++;
+	d->init_done = false;
+	vfm_log(&s->r->opts->log, VFM_LOG_INFO,
+		"%s: the device re-initialised (REINIT): %llu bytes of new initial data; the "
+		"switch-over waits until they are loaded",
+		vfm_handle_name(d->h), (unsigned long long)initial);
+}
+
 /* One device's share of a round: read until the temporary end or the budget. */
 static int precopy_device(struct source *s, struct src_dev *d, uint64_t *moved)
 {
 	struct precopy_sink ps = {.s = s, .d = d};
 	uint64_t initial, dirty;
+	uint32_t flags = 0;
 	bool announce = false;
 	double t = vfm_now();
 	int rc;
@@ -189,9 +233,11 @@ static int precopy_device(struct source *s, struct src_dev *d, uint64_t *moved)
 	if (rc)
 		return rc;
 	s->xfer_s += ps.got ? xfer_time(t) : 0;
-	rc = precopy_info(s, d, &initial, &dirty);
+	rc = precopy_info(s, d, &initial, &dirty, &flags);
 	if (rc)
 		return rc;
+	if (flags & VFM_PRECOPY_INFO_REINIT)
+		on_reinit(s, d, initial);
 	if (!d->init_done && initial == 0) {
 		d->init_done = true;
 		announce = true;
@@ -275,6 +321,9 @@ static int src_acked(struct source *s, bool *all)
 		rc = s->sink->ops->acked(s->sink, i, &yes);
 		if (rc)
 			return rc;
+		if (yes && s->dev[i].init_done &&
+		    run_tl_dev(s->r, i)->t_acked < run_tl_dev(s->r, i)->t_init_done)
+			run_tl_dev(s->r, i)->t_acked = run_elapsed(s->r);
 		*all = *all && yes;
 	}
 	return 0;
@@ -285,6 +334,30 @@ static void nap(void)
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = 2000000};
 
 	nanosleep(&ts, NULL);
+}
+
+/* At the switch-over decision, a last look at the devices that report REINIT (QEMU checks
+ * the flag at switch-over too): *reinit when one re-initialised since its round. */
+static int src_last_look(struct source *s, bool *reinit)
+{
+	*reinit = false;
+	for (size_t i = 0; i < s->n; i++) {
+		struct src_dev *d = &s->dev[i];
+		uint64_t initial, dirty;
+		uint32_t flags = 0;
+		int rc;
+
+		if (!d->precopy || !d->v2)
+			continue;
+		rc = precopy_info(s, d, &initial, &dirty, &flags);
+		if (rc)
+			return rc;
+		if (flags & VFM_PRECOPY_INFO_REINIT) {
+			on_reinit(s, d, initial);
+			*reinit = true;
+		}
+	}
+	return 0;
 }
 
 /* Pre-copy rounds until switch-over is allowed; 0 to switch over. */
@@ -325,8 +398,16 @@ static int src_precopy(struct source *s)
 		rc = src_acked(s, &acked);
 		if (rc)
 			return rc;
-		if (all_init && acked && est <= limit_ms(s->r))
-			break;
+		if (all_init && acked && est <= limit_ms(s->r)) {
+			bool reinit;
+
+			rc = src_last_look(s, &reinit);
+			if (rc)
+				return rc;
+			if (!reinit)
+				break;
+			continue;
+		}
 		if ((vfm_now() - t0) * 1e3 > max_precopy_ms(s->r)) {
 			if (s->r->opts->allow_overrun) {
 				vfm_log(&s->r->opts->log, VFM_LOG_WARN,

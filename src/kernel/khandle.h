@@ -42,7 +42,8 @@ int vfm_kopen(const char *path);
 int vfm_ksession_new(struct vfm_khandle *k, int fd, uint32_t state, struct vfm_session **out);
 ssize_t vfm_ksession_read(struct vfm_session *s, void *buf, size_t len);
 ssize_t vfm_ksession_write(struct vfm_session *s, const void *buf, size_t len);
-int vfm_ksession_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty);
+int vfm_ksession_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty,
+			      uint32_t *flags);
 void vfm_ksession_close(struct vfm_session *s);
 
 #endif /* VFM_KERNEL_KHANDLE_H */

@@ -61,15 +61,17 @@ ssize_t vfm_ksession_write(struct vfm_session *s, const void *buf, size_t len)
 	return n;
 }
 
-int vfm_ksession_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty)
+int vfm_ksession_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty,
+			      uint32_t *flags)
 {
-	struct vfm_precopy_info info = {.argsz = sizeof(info)};
+	struct vfm_precopy_info info = {.argsz = sizeof(info), .flags = *flags};
 	int rc = vfm_kioctl(to_ks(s)->fd, VFM_MIG_GET_PRECOPY_INFO, &info);
 
 	if (rc < 0)
 		return rc;
 	*initial = info.initial_bytes;
 	*dirty = info.dirty_bytes;
+	*flags = info.flags;
 	return 0;
 }
 

@@ -303,7 +303,8 @@ static ssize_t vu_write(struct vfm_session *base, const void *buf, size_t len)
 	return (ssize_t)done;
 }
 
-static int vu_precopy_info(struct vfm_session *base, uint64_t *initial, uint64_t *dirty)
+static int vu_precopy_info(struct vfm_session *base, uint64_t *initial, uint64_t *dirty,
+			   uint32_t *flags)
 {
 	struct vu_session *s = (struct vu_session *)base;
 	struct vfm_vu_precopy_info pi;
@@ -325,6 +326,7 @@ static int vu_precopy_info(struct vfm_session *base, uint64_t *initial, uint64_t
 	if (!rc) {
 		*initial = pi.initial_bytes;
 		*dirty = pi.dirty_bytes;
+		*flags = 0;
 	}
 	return rc;
 }

@@ -90,7 +90,8 @@ static int feat_precopy_info(struct vfm_vu_server *srv, struct vu_req *rq,
 		return vu_reply(srv, rq, rq->body, FEAT_HDR);
 	if (!(f->flags & VFM_DEVICE_FEATURE_GET) || f->argsz < sizeof(rep))
 		return -EINVAL;
-	rc = vfm_device_precopy_info(srv->dev, vfm_device_session(srv->dev), &initial, &dirty);
+	rc = vfm_device_precopy_info(srv->dev, vfm_device_session(srv->dev), &initial, &dirty,
+				     NULL);
 	if (rc)
 		return rc;
 	rep.argsz = sizeof(rep);
@@ -363,6 +364,7 @@ void vu_recover_device(struct vfm_vu_server *srv)
 	int rc = 0;
 
 	stop_logging(srv);
+	vfm_device_client_closed(srv->dev);
 	if (state == VFM_STATE_RUNNING)
 		return;
 	if (migrated && keep_stopped(srv, state))

@@ -1,16 +1,20 @@
 /* uapi-check: our uAPI definitions (include/vfio-mig/uapi.h) against the kernel's.
  *
- * Built and run on the host by run-tier.sh with the Linux 6.12 uAPI headers of the kernel
- * cache first on the include path (the host's own <linux/vfio.h> is 6.1):
+ * Built and run on the host by run-tier.sh once per kernel of the tier (Linux 6.12 and
+ * 7.3), with that kernel cache entry's uAPI headers first on the include path (the host's
+ * own <linux/vfio.h> is 6.1):
  *   gcc -std=gnu11 -I<cache>/include -Iinclude tests/kernel/uapi-check.c
  * Compares every ioctl number, constant, struct size, alignment, field offset and field
- * size the kernel transport (src/kernel/) and the tier's helpers use. Prints each
- * mismatch and a summary line; exit 0 iff everything matches.
+ * size the kernel transport (src/kernel/) and the tier's helpers use, and the 7.1 names
+ * (PRECOPY_INFOv2, VFIO_PRECOPY_INFO_REINIT) where the headers are 7.1 or later, where
+ * they must be present. Prints each mismatch and a summary line naming the headers'
+ * version; exit 0 iff everything matches.
  */
 #include <stddef.h>
 #include <stdio.h>
 
 #include <linux/iommufd.h>
+#include <linux/version.h>
 #include <linux/vfio.h>
 
 #include "vfio-mig/uapi.h"
@@ -18,6 +22,12 @@
 #if !defined(VFIO_MIGRATION_PRE_COPY) || !defined(VFIO_DEVICE_FEATURE_MIG_DATA_SIZE) ||            \
 	!defined(VFIO_DEVICE_BIND_IOMMUFD)
 #error "needs the Linux >= 6.6 uAPI headers first on the include path (-I<kernel cache>/include)"
+#endif
+
+/* Linux 7.1 added the pre-copy info opt-in and its output flag (doc/uapi-7.x.md). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 1, 0) &&                                               \
+	(!defined(VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2) || !defined(VFIO_PRECOPY_INFO_REINIT))
+#error "Linux >= 7.1 headers without VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 / VFIO_PRECOPY_INFO_REINIT"
 #endif
 
 static unsigned checked, failed;
@@ -40,6 +50,16 @@ static void eq(const char *what, unsigned long long ours, unsigned long long the
 		eq("sizeof(" #ours ") == sizeof(" #theirs ")", sizeof(ours), sizeof(theirs));      \
 		eq("_Alignof(" #ours ") == _Alignof(" #theirs ")", _Alignof(ours),                 \
 		   _Alignof(theirs));                                                              \
+	} while (0)
+/* Ours is the first part of theirs, up to and including field tf: the kernel sizes these
+ * structs by argsz and takes the older, shorter layout (its minsz), so newer kernels may
+ * append fields (7.x: bind_iommufd's token_uuid_ptr, attach_iommufd_pt's pasid). */
+#define PREFIX(ours, theirs, tf)                                                                   \
+	do {                                                                                       \
+		eq("sizeof(" #ours ") == offsetofend(" #theirs ", " #tf ")", sizeof(ours),         \
+		   offsetof(theirs, tf) + sizeof(((theirs *)0)->tf));                              \
+		eq("_Alignof(" #ours ") <= _Alignof(" #theirs ")",                                 \
+		   _Alignof(ours) <= _Alignof(theirs), 1);                                         \
 	} while (0)
 /* Same offset and size of a field. */
 #define FIELD(ours, of, theirs, tf)                                                                \
@@ -99,6 +119,15 @@ static void constants(void)
 	EQ(VFM_DEVICE_FEATURE_MIG_DATA_SIZE, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE);
 #ifdef VFIO_DEVICE_FEATURE_BUS_MASTER
 	EQ(VFM_DEVICE_FEATURE_BUS_MASTER, VFIO_DEVICE_FEATURE_BUS_MASTER);
+#endif
+#ifdef VFIO_DEVICE_FEATURE_DMA_BUF
+	EQ(VFM_DEVICE_FEATURE_DMA_BUF, VFIO_DEVICE_FEATURE_DMA_BUF);
+#endif
+#ifdef VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+	EQ(VFM_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2);
+#endif
+#ifdef VFIO_PRECOPY_INFO_REINIT
+	EQ(VFM_PRECOPY_INFO_REINIT, VFIO_PRECOPY_INFO_REINIT);
 #endif
 	EQ(VFM_MIGRATION_STOP_COPY, VFIO_MIGRATION_STOP_COPY);
 	EQ(VFM_MIGRATION_P2P, VFIO_MIGRATION_P2P);
@@ -182,14 +211,14 @@ static void open_structs(void)
 	FIELD(struct vfm_group_status, argsz, struct vfio_group_status, argsz);
 	FIELD(struct vfm_group_status, flags, struct vfio_group_status, flags);
 
-	LAYOUT(struct vfm_device_bind_iommufd, struct vfio_device_bind_iommufd);
+	PREFIX(struct vfm_device_bind_iommufd, struct vfio_device_bind_iommufd, out_devid);
 	FIELD(struct vfm_device_bind_iommufd, argsz, struct vfio_device_bind_iommufd, argsz);
 	FIELD(struct vfm_device_bind_iommufd, flags, struct vfio_device_bind_iommufd, flags);
 	FIELD(struct vfm_device_bind_iommufd, iommufd, struct vfio_device_bind_iommufd, iommufd);
 	FIELD(struct vfm_device_bind_iommufd, out_devid, struct vfio_device_bind_iommufd,
 	      out_devid);
 
-	LAYOUT(struct vfm_device_attach_iommufd_pt, struct vfio_device_attach_iommufd_pt);
+	PREFIX(struct vfm_device_attach_iommufd_pt, struct vfio_device_attach_iommufd_pt, pt_id);
 	FIELD(struct vfm_device_attach_iommufd_pt, argsz, struct vfio_device_attach_iommufd_pt,
 	      argsz);
 	FIELD(struct vfm_device_attach_iommufd_pt, flags, struct vfio_device_attach_iommufd_pt,
@@ -218,7 +247,8 @@ int main(void)
 	feature_structs();
 	logging_structs();
 	open_structs();
-	printf("uapi-check: %u values compared with the kernel headers, %u mismatch%s\n", checked,
-	       failed, failed == 1 ? "" : "es");
+	printf("uapi-check: %u values compared with the Linux %u.%u headers, %u mismatch%s\n",
+	       checked, LINUX_VERSION_CODE >> 16, (LINUX_VERSION_CODE >> 8) & 0xff, failed,
+	       failed == 1 ? "" : "es");
 	return failed ? 1 : 0;
 }

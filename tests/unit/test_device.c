@@ -426,14 +426,16 @@ static void test_precopy_temporary_end(void **st)
 
 			drive(d, pre, &sid);
 			assert_true(sid != 0);
-			assert_int_equal(vfm_device_precopy_info(d->dev, sid, &initial, &dirty), 0);
+			assert_int_equal(
+				vfm_device_precopy_info(d->dev, sid, &initial, &dirty, NULL), 0);
 			assert_int_equal(initial, PRE_LEN);
 			assert_int_equal(read_all(d, sid, buf, sizeof(buf), 64), PRE_LEN);
 			assert_memory_equal(buf, d->content, PRE_LEN);
 			for (int i = 0; i < 3; i++)
 				assert_int_equal(vfm_device_read(d->dev, sid, buf, 10),
 						 enomsg ? -ENOMSG : 0);
-			assert_int_equal(vfm_device_precopy_info(d->dev, sid, &initial, &dirty), 0);
+			assert_int_equal(
+				vfm_device_precopy_info(d->dev, sid, &initial, &dirty, NULL), 0);
 			assert_int_equal(initial, 0);
 			/* new (dirty) data: readable again in the same session */
 			d->avail_pre = PRE_LEN + 50;
@@ -515,7 +517,8 @@ static void test_sessions_end_on_four_arcs(void **st)
 		} else {
 			assert_int_equal(vfm_device_read(d->dev, sid, b, 8), -ENODEV);
 			/* precopy info: -EINVAL first, as the new state is not PRE_COPY */
-			assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y), -EINVAL);
+			assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y, NULL),
+					 -EINVAL);
 		}
 		sdev_free(d);
 	}
@@ -529,8 +532,8 @@ static void test_sessions_end_on_four_arcs(void **st)
 		drive(d, VFM_STATE_RUNNING, NULL);
 		drive(d, VFM_STATE_PRE_COPY, &cur);
 		assert_true(cur > old);
-		assert_int_equal(vfm_device_precopy_info(d->dev, old, &x, &y), -ENODEV);
-		assert_int_equal(vfm_device_precopy_info(d->dev, cur, &x, &y), 0);
+		assert_int_equal(vfm_device_precopy_info(d->dev, old, &x, &y, NULL), -ENODEV);
+		assert_int_equal(vfm_device_precopy_info(d->dev, cur, &x, &y, NULL), 0);
 		sdev_free(d);
 	}
 }
@@ -578,10 +581,10 @@ static void test_session_ids(void **st)
 	assert_int_equal(vfm_device_write(d->dev, sid, b, 4), -EBADF); /* save fd */
 	assert_int_equal(vfm_device_read(d->dev, 0, b, 4), -EBADF);
 	assert_int_equal(vfm_device_read(d->dev, sid + 1, b, 4), -EBADF);
-	assert_int_equal(vfm_device_precopy_info(d->dev, sid + 7, &x, &y), -EBADF);
+	assert_int_equal(vfm_device_precopy_info(d->dev, sid + 7, &x, &y, NULL), -EBADF);
 	drive(d, VFM_STATE_RESUMING, &sid);
 	assert_int_equal(vfm_device_read(d->dev, sid, b, 4), -EBADF); /* resume fd */
-	assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y), -EINVAL);
+	assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y, NULL), -EINVAL);
 	drive(d, VFM_STATE_RUNNING, NULL);
 	for (int i = 0; i < 20; i++) {
 		uint32_t t = i % 3 == 0	  ? VFM_STATE_PRE_COPY
@@ -699,7 +702,8 @@ static void test_reset(void **st)
 			assert_int_equal(vfm_device_read(d->dev, sid, b, 4),
 					 s == VFM_STATE_RESUMING ? -ENODEV : -ENODEV);
 			assert_int_equal(vfm_device_write(d->dev, sid, b, 4), -ENODEV);
-			assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y), -EINVAL);
+			assert_int_equal(vfm_device_precopy_info(d->dev, sid, &x, &y, NULL),
+					 -EINVAL);
 		}
 		/* and it works normally afterwards */
 		drive(d, VFM_STATE_STOP_COPY, &sid);

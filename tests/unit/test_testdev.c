@@ -726,14 +726,16 @@ static void test_precopy_accounting(void **st)
 		uint8_t buf[5000];
 		ssize_t n;
 
-		assert_int_equal(vfm_device_precopy_info(dev_of(td), sid, &initial, &dirty), 0);
+		assert_int_equal(vfm_device_precopy_info(dev_of(td), sid, &initial, &dirty, NULL),
+				 0);
 		assert_int_equal(initial, stream_len(300 << 10) - REC); /* all but END */
 		assert_int_equal(dirty, 0);
 		prev = initial;
 		while ((n = vfm_device_read(dev_of(td), sid, buf, sizeof(buf))) > 0) {
 			total += (uint64_t)n;
-			assert_int_equal(vfm_device_precopy_info(dev_of(td), sid, &initial, &dirty),
-					 0);
+			assert_int_equal(
+				vfm_device_precopy_info(dev_of(td), sid, &initial, &dirty, NULL),
+				0);
 			assert_true(initial <= prev);
 			assert_int_equal(initial, prev - (uint64_t)n);
 			assert_int_equal(dirty, 0);
@@ -748,6 +750,155 @@ static void test_precopy_accounting(void **st)
 		assert_int_equal(get_le32(buf), VFM_TESTDEV_REC_END);
 		assert_int_equal(vfm_device_read(dev_of(td), sid, buf, sizeof(buf)), 0);
 		vfm_testdev_destroy(td);
+	}
+}
+
+/* ---- pre-copy info v2 (Linux 7.1: the opt-in and REINIT, doc/uapi-7.x.md) ------------------ */
+
+/* VFIO_DEVICE_FEATURE of index 12 with these flags, no payload. */
+static int precopy_v2_feature(struct vfm_testdev *td, uint32_t flags)
+{
+	struct vfm_device_feature f = {.argsz = sizeof(f),
+				       .flags = flags | VFM_DEVICE_FEATURE_MIG_PRECOPY_INFOv2};
+
+	return vfm_device_feature(dev_of(td), &f, sizeof(f), NULL, NULL);
+}
+
+/* The opt-in as Linux 7.3's core answers it, and ENOTTY where a 6.12 kernel would. */
+static void test_precopy_v2_opt_in(void **st)
+{
+	const uint32_t G = VFM_DEVICE_FEATURE_GET, S = VFM_DEVICE_FEATURE_SET,
+		       P = VFM_DEVICE_FEATURE_PROBE;
+	struct vfm_testdev *td = td_new("size=64K");
+	struct vfm_testdev *v1 = td_new("size=64K,precopy-v2=off");
+	struct vfm_testdev *nopre = td_new("size=64K,pre-copy=off");
+	struct vfm_testdev *bug = td_new("size=64K,bug=precopy-v2-get");
+
+	(void)st;
+	assert_int_equal(precopy_v2_feature(td, G), -EINVAL);
+	assert_int_equal(precopy_v2_feature(td, G | S), -EINVAL);
+	assert_int_equal(precopy_v2_feature(td, P | G), -EINVAL);
+	assert_int_equal(precopy_v2_feature(td, 0), -EINVAL);
+	assert_int_equal(precopy_v2_feature(td, P), 0);
+	assert_int_equal(precopy_v2_feature(td, P | S), 0);
+	assert_false(vfm_device_precopy_v2(dev_of(td))); /* probes set nothing */
+	assert_int_equal(precopy_v2_feature(td, S), 0);
+	assert_true(vfm_device_precopy_v2(dev_of(td)));
+	/* a reset keeps it; the client leaving ends it */
+	assert_int_equal(vfm_device_reset(dev_of(td)), 0);
+	assert_true(vfm_device_precopy_v2(dev_of(td)));
+	vfm_device_client_closed(dev_of(td));
+	assert_false(vfm_device_precopy_v2(dev_of(td)));
+	for (uint32_t f = 0; f <= (P | G | S); f += 1u << 16) {
+		bool get_set = (f & G) && (f & S) && !(f & P); /* refused before any index */
+
+		assert_int_equal(precopy_v2_feature(v1, f), get_set ? -EINVAL : -ENOTTY);
+		assert_int_equal(precopy_v2_feature(nopre, f), -EINVAL);
+	}
+	assert_false(vfm_device_precopy_v2(dev_of(v1)));
+	assert_int_equal(precopy_v2_feature(bug, G), 0); /* the deliberate violation */
+	vfm_testdev_destroy(td);
+	vfm_testdev_destroy(v1);
+	vfm_testdev_destroy(nopre);
+	vfm_testdev_destroy(bug);
+}
+
+struct reinit_run {
+	unsigned reinits;   /* queries that said REINIT */
+	uint64_t at_reinit; /* initial_bytes on that query */
+	uint64_t before;    /* initial_bytes on the query before it */
+	bool initial_grew;  /* at any other query */
+	bool other_flags;   /* a flag other than REINIT, or one without the opt-in */
+	uint64_t total, dirty_max;
+};
+
+/* Reads a PRE_COPY session to its temporary end, querying after every read. */
+static void reinit_read(struct vfm_testdev *td, vfm_session_id sid, bool opted,
+			struct reinit_run *r)
+{
+	uint64_t initial, dirty, prev = UINT64_MAX;
+	uint8_t buf[7000];
+	ssize_t n;
+
+	memset(r, 0, sizeof(*r));
+	do {
+		uint32_t flags = 0x80000000u; /* the caller's bits never come back */
+
+		assert_int_equal(vfm_device_precopy_info(dev_of(td), sid, &initial, &dirty, &flags),
+				 0);
+		if (flags & VFM_PRECOPY_INFO_REINIT) {
+			r->reinits++;
+			r->at_reinit = initial;
+			r->before = prev;
+		} else if (prev != UINT64_MAX && initial > prev) {
+			r->initial_grew = true;
+		}
+		r->other_flags |= (flags & ~VFM_PRECOPY_INFO_REINIT) || (flags && !opted);
+		r->dirty_max = dirty > r->dirty_max ? dirty : r->dirty_max;
+		prev = initial;
+		n = vfm_device_read(dev_of(td), sid, buf, sizeof(buf));
+		r->total += n > 0 ? (uint64_t)n : 0;
+	} while (n > 0);
+	assert_int_equal(n, -ENOMSG);
+	assert_int_equal(initial, 0);
+	assert_int_equal(dirty, 0);
+}
+
+/* reinit-at=K: to a client that opted in, REINIT once with the chunks already sent as new
+ * initial data; to one that did not, flags 0 and the same bytes as dirty data. Either way
+ * the stream loads into a state equal to the source's. */
+static void test_precopy_reinit(void **st)
+{
+	const uint64_t size = 300 << 10, first = stream_len(300 << 10) - REC;
+
+	(void)st;
+	for (int opted = 0; opted < 2; opted++) {
+		struct vfm_testdev *src = td_new("size=300K,seed=5,reinit-at=100K");
+		struct vfm_testdev *dst = td_new("size=300K,seed=6");
+		size_t cap = 4 << 20;
+		uint8_t *s = malloc(cap);
+		struct reinit_run r;
+		vfm_session_id sid, rid;
+		int end_rc;
+		int64_t n;
+
+		assert_non_null(s);
+		if (opted)
+			assert_int_equal(precopy_v2_feature(src, VFM_DEVICE_FEATURE_SET), 0);
+		sid = open_session(src, VFM_STATE_PRE_COPY);
+		reinit_read(src, sid, opted, &r);
+		assert_false(r.other_flags);
+		assert_false(r.initial_grew);
+		assert_int_equal(r.reinits, opted ? 1 : 0);
+		if (opted) {
+			/* the new initial data: the chunks sent by then, on top of what was left */
+			assert_true(r.at_reinit > r.before);
+			assert_true(r.at_reinit >= 100 << 10);
+			assert_int_equal(r.dirty_max, 0);
+		} else {
+			assert_true(r.dirty_max >= 100 << 10);
+		}
+		assert_true(r.total > first + (100 << 10));
+		vfm_testdev_destroy(src);
+		/* the whole stream loads: same again, kept, then STOP_COPY's END */
+		src = td_new("size=300K,seed=5,reinit-at=100K");
+		if (opted)
+			assert_int_equal(precopy_v2_feature(src, VFM_DEVICE_FEATURE_SET), 0);
+		sid = open_session(src, VFM_STATE_PRE_COPY);
+		n = read_stream(src, sid, s, cap, 7000, &end_rc);
+		assert_true(n > (int64_t)first);
+		assert_int_equal(end_rc, -ENOMSG);
+		assert_int_equal(vfm_device_set_state(dev_of(src), VFM_STATE_STOP_COPY, NULL), 0);
+		n += read_stream(src, sid, s + n, cap - (size_t)n, 7000, &end_rc);
+		assert_int_equal(end_rc, 0);
+		rid = open_session(dst, VFM_STATE_RESUMING);
+		assert_int_equal(load_stream(dst, rid, s, (size_t)n, 4096), n);
+		assert_int_equal(vfm_device_set_state(dev_of(dst), VFM_STATE_RUNNING, NULL), 0);
+		assert_int_equal(vfm_testdev_checksum(dst), vfm_testdev_checksum(src));
+		(void)size;
+		free(s);
+		vfm_testdev_destroy(src);
+		vfm_testdev_destroy(dst);
 	}
 }
 
@@ -779,12 +930,13 @@ static void test_precopy_dirty(void **st)
 	n = read_stream(src, sid, s, cap, 1 << 16, &end_rc);
 	assert_true(n >= (int64_t)first);
 	len = (size_t)n;
-	assert_int_equal(vfm_device_precopy_info(dev_of(src), sid, &initial, &dirty), 0);
+	assert_int_equal(vfm_device_precopy_info(dev_of(src), sid, &initial, &dirty, NULL), 0);
 	assert_int_equal(initial, 0);
 	/* let the workload dirty some chunks: they show up and are sent again */
 	for (int tries = 0; tries < 200 && !saw_dirty; tries++) {
 		sleep_ms(5);
-		assert_int_equal(vfm_device_precopy_info(dev_of(src), sid, &initial, &dirty), 0);
+		assert_int_equal(vfm_device_precopy_info(dev_of(src), sid, &initial, &dirty, NULL),
+				 0);
 		assert_int_equal(initial, 0); /* never grows back */
 		saw_dirty = dirty > 0;
 	}
@@ -1025,6 +1177,8 @@ int main(void)
 		cmocka_unit_test(test_size_mismatch),
 		cmocka_unit_test(test_precopy_accounting),
 		cmocka_unit_test(test_precopy_dirty),
+		cmocka_unit_test(test_precopy_v2_opt_in),
+		cmocka_unit_test(test_precopy_reinit),
 		cmocka_unit_test(test_workload_stops),
 		cmocka_unit_test(test_arc_log),
 		cmocka_unit_test(test_peek_empty),

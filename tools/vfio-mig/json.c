@@ -26,11 +26,23 @@ static json_object *device_json(const struct vfm_tl_device *d, double t_end)
 			       json_object_new_int64((int64_t)d->precopy_bytes));
 	json_object_object_add(o, "stop_copy_bytes",
 			       json_object_new_int64((int64_t)d->stop_copy_bytes));
+	json_object_object_add(o, "precopy_v2", json_object_new_boolean(d->precopy_v2));
+	json_object_object_add(o, "reinits", json_object_new_int((int32_t)d->reinits));
 	if (d->t_precopy)
 		json_object_object_add(ph, "pre-copy", span(d->t_precopy, stop));
 	if (d->t_init_done)
 		json_object_object_add(ph, "initial-data-sent",
 				       json_object_new_double(d->t_init_done));
+	if (d->t_acked)
+		json_object_object_add(ph, "initial-data-acked",
+				       json_object_new_double(d->t_acked));
+	if (d->reinits) {
+		json_object *re = json_object_new_array();
+
+		for (uint32_t i = 0; i < d->reinits && i < VFM_TL_MAX_REINITS; i++)
+			json_object_array_add(re, json_object_new_double(d->t_reinit[i]));
+		json_object_object_add(ph, "reinit", re);
+	}
 	if (d->t_stop_copy)
 		json_object_object_add(ph, "stop-copy", span(d->t_stop_copy, d->t_stop_copy_end));
 	if (d->t_stop)
@@ -101,6 +113,7 @@ int write_json(const char *path, const char *command, const struct vfm_mig_stats
 			       json_object_new_int64((int64_t)st->precopy_bytes));
 	json_object_object_add(o, "precopy_rounds", json_object_new_int((int32_t)st->rounds));
 	json_object_object_add(o, "est_downtime_ms", json_object_new_double(st->est_downtime_ms));
+	json_object_object_add(o, "precopy_reinits", json_object_new_int((int32_t)st->reinits));
 	json_object_object_add(o, "stop_copy_s", json_object_new_double(st->stop_copy_s));
 	if (tl)
 		timeline_json(o, tl);

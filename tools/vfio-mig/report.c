@@ -96,6 +96,26 @@ static void bar(const struct plot *p, json_object *phases, const char *key, doub
 		x_of(p, a), y, fmax(x_of(p, b) - x_of(p, a), 1.0), LANE - 8, colour, key, a, b);
 }
 
+/* The REINITs of a device (doc/uapi-7.x.md): a red tick across its lane at each. */
+static void reinit_ticks(const struct plot *p, json_object *phases, double y)
+{
+	json_object *re;
+	size_t n;
+
+	if (!json_object_object_get_ex(phases, "reinit", &re) ||
+	    json_object_get_type(re) != json_type_array)
+		return;
+	n = json_object_array_length(re);
+	for (size_t i = 0; i < n; i++) {
+		double t = json_object_get_double(json_object_array_get_idx(re, i));
+
+		fprintf(p->f,
+			"<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e15759\" "
+			"stroke-width=\"2\"><title>REINIT at %.3f s: new initial data</title></line>\n",
+			x_of(p, t), x_of(p, t), y - 2, y + LANE - 6, t);
+	}
+}
+
 static void draw_lanes(struct plot *p, json_object *devs)
 {
 	size_t n = json_object_array_length(devs);
@@ -114,6 +134,7 @@ static void draw_lanes(struct plot *p, json_object *devs)
 		bar(p, ph, "pre-copy", y, "#4e79a7");
 		bar(p, ph, "stopped", y, "#bab0ac");
 		bar(p, ph, "stop-copy", y, "#f28e2b");
+		reinit_ticks(p, ph, y);
 	}
 	p->top = 60 + (double)n * LANE + 30;
 }
