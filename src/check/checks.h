@@ -37,6 +37,10 @@ enum ck_id {
 	CK_STREAM_NO_ENOMSG,
 	CK_STREAM_PRECOPY_END,
 	CK_PRECOPY_INFO,
+	CK_PRECOPY_FLAGS_V1,
+	CK_FEAT_PRECOPY_V2,
+	CK_PRECOPY_FLAGS_V2,
+	CK_PRECOPY_REINIT,
 	CK_STREAM_CONTINUOUS,
 	CK_RESUME_SEGMENTS,
 	CK_RESUME_INVALID,
@@ -215,6 +219,7 @@ void ck_run_refused(struct ck *c);
 void ck_run_stop_copy_stream(struct ck *c);
 void ck_run_precopy_end(struct ck *c);
 void ck_run_precopy_info(struct ck *c);
+void ck_run_precopy_v2(struct ck *c);
 void ck_run_continuous(struct ck *c);
 void ck_run_segments(struct ck *c);
 void ck_run_invalid_data(struct ck *c);

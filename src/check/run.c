@@ -60,6 +60,20 @@ static const struct vfm_check_info infos[CK_NR] = {
 		{"precopy.info", "2.6", "7.14",
 		 "PRECOPY_INFO: initial_bytes never grows while only reading; EINVAL outside "
 		 "PRE_COPY"},
+	[CK_PRECOPY_FLAGS_V1] =
+		{"precopy.flags-v1", "1.9", "",
+		 "without the PRECOPY_INFOv2 opt-in the flags read back 0 (as sent): "
+		 "no REINIT"},
+	[CK_FEAT_PRECOPY_V2] =
+		{"feature.precopy-v2", "1.9", "",
+		 "PRECOPY_INFOv2 (12): PROBE and PROBE|SET answered, GET refused, SET "
+		 "opts in (EINVAL without PRE_COPY)"},
+	[CK_PRECOPY_FLAGS_V2] = {"precopy.flags-v2", "1.9", "",
+				 "after the opt-in the flags are output: the caller's bits do not "
+				 "come back, only REINIT may be set"},
+	[CK_PRECOPY_REINIT] = {"precopy.reinit", "1.9", "",
+			       "with REINIT initial_bytes is non-zero, then never grows while "
+			       "only reading"},
 	[CK_STREAM_CONTINUOUS] =
 		{"stream.continuous", "2.3", "7.12",
 		 "one continuous stream across PRE_COPY, PRE_COPY_P2P and STOP_COPY"},
@@ -101,6 +115,9 @@ static const struct ck_group groups[] = {
 	{ck_run_stop_copy_stream, {CK_STREAM_END, CK_STREAM_NO_ENOMSG}, 2},
 	{ck_run_precopy_end, {CK_STREAM_PRECOPY_END}, 1},
 	{ck_run_precopy_info, {CK_PRECOPY_INFO}, 1},
+	{ck_run_precopy_v2,
+	 {CK_PRECOPY_FLAGS_V1, CK_FEAT_PRECOPY_V2, CK_PRECOPY_FLAGS_V2, CK_PRECOPY_REINIT},
+	 4},
 	{ck_run_continuous, {CK_STREAM_CONTINUOUS}, 1},
 	{ck_run_segments, {CK_RESUME_SEGMENTS}, 1},
 	{ck_run_invalid_data, {CK_RESUME_INVALID}, 1},

@@ -19,7 +19,11 @@ precopy-grows precopy.info precopy.info
 accept-invalid-data resume.invalid-data resume.invalid-data
 reset-not-running reset.running reset.running
 refused-arc-accepted fsm.refused-arcs fsm.refused-arcs
-feature-precedence feature.precedence feature.precedence"
+feature-precedence feature.precedence feature.precedence
+reinit-without-opt-in,reinit-query=2 precopy.flags-v1 precopy.info
+reinit-no-initial,reinit-query=2 precopy.reinit -
+precopy-v2-get feature.precopy-v2 feature.precopy-v2
+precopy-flags-echo precopy.flags-v2 -"
 
 # verdict_is VERDICT CHECK: the last output has that line.
 verdict_is() { last_out | grep -q "^$1  $2 "; }
@@ -48,7 +52,8 @@ last_out | grep -q '^fsm.path  *§3.4 ' && ok "--list shows the uAPI section" ||
 # ---- the correct device passes, in every shape ----
 for spec in "testdev,size=$SIZE" "testdev,size=$SIZE,p2p=off" "testdev,size=$SIZE,pre-copy=off" \
 	"testdev,size=$SIZE,p2p=off,pre-copy=off" "testdev,size=$SIZE,dirty-rate=64M" \
-	"testdev,size=0" "testdev,size=4097"; do
+	"testdev,size=0" "testdev,size=4097" "testdev,size=$SIZE,reinit-query=2" \
+	"testdev,size=$SIZE,reinit-at=100K" "testdev,size=$SIZE,precopy-v2=off"; do
 	expect_exit 0 "check local:$spec passes" "$VFIO_MIG" check --refused-arcs "local:$spec"
 	no_fail && summary_ok && ok "no FAIL, device left RUNNING ($spec)" || nok "clean run of $spec"
 done
@@ -58,6 +63,16 @@ verdict_is PASS roundtrip.peer && ok "round trip PASSes" || nok "round trip verd
 expect_exit 1 "check with a peer of another size fails" "$VFIO_MIG" check \
 	"local:testdev,size=$SIZE" --peer "local:testdev,size=64K"
 verdict_is FAIL roundtrip.peer && ok "round trip FAILs for a mismatched peer" || nok "mismatched peer"
+# Pre-copy info v2 (Linux 7.1): which of its checks run where.
+expect_exit 0 "a device that re-initialises passes" "$VFIO_MIG" check "local:testdev,size=$SIZE,reinit-query=2"
+verdict_is PASS precopy.reinit && verdict_is PASS feature.precopy-v2 && verdict_is PASS precopy.flags-v2 &&
+	ok "its REINIT is checked" || nok "REINIT verdicts"
+expect_exit 0 "a device that never re-initialises" "$VFIO_MIG" check "local:testdev,size=$SIZE"
+verdict_is SKIP precopy.reinit && verdict_is PASS precopy.flags-v1 && ok "precopy.reinit SKIPs, flags-v1 PASSes" ||
+	nok "no-REINIT verdicts"
+expect_exit 0 "a device without the opt-in (as Linux 6.12)" "$VFIO_MIG" check "local:testdev,size=$SIZE,precopy-v2=off"
+verdict_is SKIP feature.precopy-v2 && last_out | grep -q '^SKIP  feature.precopy-v2 .*ENOTTY' &&
+	ok "feature.precopy-v2 SKIPs on ENOTTY" || nok "precopy-v2=off verdicts"
 expect_exit 0 "temporary end reading 0 is only a WARN" "$VFIO_MIG" check "local:testdev,size=$SIZE,enomsg=off"
 verdict_is WARN stream.precopy-end && ok "stream.precopy-end WARNs" || nok "enomsg=off verdict"
 expect_exit 0 "default run" "$VFIO_MIG" check "local:testdev,size=$SIZE"
