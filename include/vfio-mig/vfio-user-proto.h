@@ -265,6 +265,14 @@ struct vfm_vu_precopy_info {
 	uint64_t initial_bytes;
 	uint64_t dirty_bytes;
 } VFM_VU_PACKED;
+/* With "precopy_flags" negotiated: the kernel's flags field follows (request: what the
+ * caller sends, reply: the device's, VFM_PRECOPY_INFO_REINIT after the opt-in). */
+struct vfm_vu_precopy_info_flags {
+	uint64_t initial_bytes;
+	uint64_t dirty_bytes;
+	uint32_t flags;
+	uint32_t reserved;
+} VFM_VU_PACKED;
 
 _Static_assert(sizeof(struct vfm_vu_hdr) == 16, "header");
 _Static_assert(sizeof(struct vfm_vu_version) == 4, "version");
@@ -354,6 +362,7 @@ struct vfm_vu_caps {
 	/* vfio-mig extension ("migration": {"vfio-mig": {...}}) */
 	bool ext_mig_data_size;
 	bool ext_precopy_info;
+	bool ext_precopy_flags; /* PRECOPY_INFO carries the flags field (Linux 7.1) */
 };
 
 /* The spec's defaults, nothing optional present. */

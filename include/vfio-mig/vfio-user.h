@@ -201,7 +201,8 @@ struct vfm_vu_client_info {
 	uint32_t max_read;		/* bytes per MIG_DATA_READ / REGION_READ */
 	bool mig_data_size;		/* extension usable */
 	bool precopy_info;
-	bool testdev; /* BAR0 carries the sample registers */
+	bool precopy_flags; /* ... and it carries the flags field (EXTENSIONS.md) */
+	bool testdev;	    /* BAR0 carries the sample registers */
 	uint16_t vendor, device;
 };
 /* Fills info for a vfio-user handle: 0, or -EINVAL for another kind of handle. */

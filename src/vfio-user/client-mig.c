@@ -34,6 +34,7 @@ void vu_client_probe_ext(struct vu_client *c)
 	c->info.precopy_info = c->info.server_caps.ext_precopy_info &&
 			       vu_feature(c, F_PROBE | F_GET | VFM_VU_FEATURE_PRECOPY_INFO, FHDR,
 					  NULL, 0, sink, 0, sizeof(sink), NULL) == 0;
+	c->info.precopy_flags = c->info.precopy_info && c->info.server_caps.ext_precopy_flags;
 	c->h.err[0] = '\0';
 }
 
@@ -307,7 +308,10 @@ static int vu_precopy_info(struct vfm_session *base, uint64_t *initial, uint64_t
 			   uint32_t *flags)
 {
 	struct vu_session *s = (struct vu_session *)base;
-	struct vfm_vu_precopy_info pi;
+	struct vfm_vu_precopy_info_flags pi = {.flags = *flags};
+	/* Without the flags in the extension: the short layout, and flags 0 (our server's
+	 * devices say 0 to a client that cannot read them). */
+	size_t len = s->c->info.precopy_flags ? sizeof(pi) : sizeof(struct vfm_vu_precopy_info);
 	int rc = session_check(s, true);
 
 	if (rc)
@@ -317,16 +321,18 @@ static int vu_precopy_info(struct vfm_session *base, uint64_t *initial, uint64_t
 		/* Before the first temporary end: at least one more read's worth. */
 		*initial = s->initial_done ? 0 : s->c->info.max_read;
 		*dirty = s->since_end;
+		*flags = 0;
 		return 0;
 	}
 	if (!s->c->info.precopy_info)
 		return vfm_handle_fail(&s->c->h, -ENOTSUP, "the server offers no pre-copy info");
-	rc = vu_feature(s->c, F_GET | VFM_VU_FEATURE_PRECOPY_INFO, FHDR + sizeof(pi), NULL, 0, &pi,
-			sizeof(pi), sizeof(pi), NULL);
+	rc = vu_feature(s->c, F_GET | VFM_VU_FEATURE_PRECOPY_INFO, (uint32_t)(FHDR + len),
+			s->c->info.precopy_flags ? &pi : NULL, s->c->info.precopy_flags ? len : 0,
+			&pi, len, len, NULL);
 	if (!rc) {
 		*initial = pi.initial_bytes;
 		*dirty = pi.dirty_bytes;
-		*flags = 0;
+		*flags = s->c->info.precopy_flags ? pi.flags : 0;
 	}
 	return rc;
 }

@@ -213,6 +213,7 @@ static int negotiate(struct vu_client *c, bool ext)
 	ours.mig_pgsize = 4096;
 	ours.ext_mig_data_size = ext;
 	ours.ext_precopy_info = ext;
+	ours.ext_precopy_flags = ext;
 	n = vfm_vu_caps_format(&ours, req.json, sizeof(req.json));
 	if (n < 0)
 		return vfm_handle_fail(&c->h, n, "cannot format capabilities");
@@ -378,7 +379,10 @@ static int open_fd(int fd, const char *name, const struct vfm_vu_client_opts *op
 	vfm_log(&c->h.log, VFM_LOG_DEBUG,
 		"%s: vfio-user %u.%u, xfer read %u write %u, data size %s, pre-copy info %s%s",
 		name, c->info.major, c->info.minor, c->info.max_read, c->info.max_write,
-		c->info.mig_data_size ? "yes" : "no", c->info.precopy_info ? "yes" : "no",
+		c->info.mig_data_size ? "yes" : "no",
+		!c->info.precopy_info	? "no"
+		: c->info.precopy_flags ? "yes, with flags"
+					: "yes",
 		c->info.testdev ? ", sample device" : "");
 	c->h.err[0] = '\0';
 	*out = &c->h;

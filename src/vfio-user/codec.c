@@ -254,6 +254,8 @@ static int parse_migration(json_object *caps, struct vfm_vu_caps *c, const struc
 	rc = get_bool(ext, "mig_data_size", &c->ext_mig_data_size, p);
 	if (!rc)
 		rc = get_bool(ext, "precopy_info", &c->ext_precopy_info, p);
+	if (!rc)
+		rc = get_bool(ext, "precopy_flags", &c->ext_precopy_flags, p);
 	return rc;
 }
 
@@ -378,6 +380,8 @@ static int format_migration(const struct vfm_vu_caps *c, json_object *caps)
 		rc = add_bool(ext, "mig_data_size", c->ext_mig_data_size);
 	if (!rc)
 		rc = add_bool(ext, "precopy_info", c->ext_precopy_info);
+	if (!rc && c->ext_precopy_flags)
+		rc = add_bool(ext, "precopy_flags", true);
 	return rc;
 }
 

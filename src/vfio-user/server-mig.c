@@ -5,6 +5,7 @@
  * device's current session, DEVICE_RESET, and the recovery when a client leaves.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "server.h"
@@ -31,6 +32,7 @@ static void reply_caps(const struct vfm_vu_server *srv, const struct vfm_vu_caps
 	if (!srv->no_ext) {
 		out->ext_mig_data_size = peer->ext_mig_data_size;
 		out->ext_precopy_info = peer->ext_precopy_info;
+		out->ext_precopy_flags = peer->ext_precopy_info && peer->ext_precopy_flags;
 	}
 }
 
@@ -79,26 +81,35 @@ static int feat_precopy_info(struct vfm_vu_server *srv, struct vu_req *rq,
 	struct {
 		uint32_t argsz;
 		uint32_t flags;
-		struct vfm_vu_precopy_info info;
-	} VFM_VU_PACKED rep;
+		struct vfm_vu_precopy_info_flags info;
+	} VFM_VU_PACKED rep = {0};
+	const size_t short_len = FEAT_HDR + sizeof(struct vfm_vu_precopy_info);
+	/* The flags travel when negotiated and the client made room for them (argsz 32). */
+	bool with_flags = srv->c.peer.ext_precopy_flags && !srv->no_ext && f->argsz >= sizeof(rep);
 	uint64_t initial, dirty;
+	uint32_t pflags = 0;
 	int rc;
 
 	if (f->flags & VFM_DEVICE_FEATURE_SET)
 		return -EINVAL;
 	if (f->flags & VFM_DEVICE_FEATURE_PROBE)
 		return vu_reply(srv, rq, rq->body, FEAT_HDR);
-	if (!(f->flags & VFM_DEVICE_FEATURE_GET) || f->argsz < sizeof(rep))
+	if (!(f->flags & VFM_DEVICE_FEATURE_GET) || f->argsz < short_len)
 		return -EINVAL;
+	if (with_flags && rq->len >= sizeof(rep))
+		memcpy(&pflags,
+		       rq->body + FEAT_HDR + offsetof(struct vfm_vu_precopy_info_flags, flags),
+		       sizeof(pflags));
 	rc = vfm_device_precopy_info(srv->dev, vfm_device_session(srv->dev), &initial, &dirty,
-				     NULL);
+				     &pflags);
 	if (rc)
 		return rc;
-	rep.argsz = sizeof(rep);
+	rep.argsz = with_flags ? (uint32_t)sizeof(rep) : (uint32_t)short_len;
 	rep.flags = f->flags;
 	rep.info.initial_bytes = initial;
 	rep.info.dirty_bytes = dirty;
-	return vu_reply(srv, rq, &rep, sizeof(rep));
+	rep.info.flags = pflags;
+	return vu_reply(srv, rq, &rep, rep.argsz);
 }
 
 /* Space for the device's view of the feature at tx + 16. */

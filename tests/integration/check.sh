@@ -20,10 +20,10 @@ accept-invalid-data resume.invalid-data resume.invalid-data
 reset-not-running reset.running reset.running
 refused-arc-accepted fsm.refused-arcs fsm.refused-arcs
 feature-precedence feature.precedence feature.precedence
-reinit-without-opt-in,reinit-query=2 precopy.flags-v1 precopy.info
-reinit-no-initial,reinit-query=2 precopy.reinit -
+reinit-without-opt-in,reinit-query=2 precopy.flags-v1 precopy.flags-v1
+reinit-no-initial,reinit-query=2 precopy.reinit precopy.reinit
 precopy-v2-get feature.precopy-v2 feature.precopy-v2
-precopy-flags-echo precopy.flags-v2 -"
+precopy-flags-echo precopy.flags-v2 precopy.flags-v2"
 
 # verdict_is VERDICT CHECK: the last output has that line.
 verdict_is() { last_out | grep -q "^$1  $2 "; }

@@ -55,6 +55,26 @@ dst=$(sed -n 's/^destination checksum: //p' "$TMP/recv.out" | head -n 1)
 [ "$(reinit_order "$TMP/chan.json")" = True ] && ok "switch-over after the new initial data" ||
 	nok "order: $(json "$TMP/chan.json" "d['devices'][0]['phases']")"
 
+# Over vfio-user: the opt-in goes as feature 12, the REINIT comes back in the pre-copy info
+# extension's flags (src/vfio-user/EXTENSIONS.md).
+if "$VFIO_MIG" serve --help >/dev/null 2>&1; then
+	"$VFIO_MIG" serve --socket "$TMP/vu.sock" --device testdev,size=4M,seed=9,reinit-query=2 \
+		</dev/null 2>"$TMP/serve.err" &
+	SERVER=$!
+	cleanup_hook() { kill "$RECV" "$SERVER" 2>/dev/null; }
+	for _ in $(seq 100); do [ -S "$TMP/vu.sock" ] && break; sleep 0.05; done
+	check "migrate a vfio-user device that re-initialises" "$VFIO_MIG" migrate -q \
+		--from "unix:$TMP/vu.sock" --to local:testdev,size=4M --json "$TMP/vu.json"
+	[ "$(json "$TMP/vu.json" "(d['devices'][0]['precopy_v2'], d['precopy_reinits'])")" = "(True, 1)" ] &&
+		ok "vfio-user: opted in, the REINIT seen" || nok "vfio-user json: $(json "$TMP/vu.json" "d['devices'][0]")"
+	[ "$(reinit_order "$TMP/vu.json")" = True ] && ok "vfio-user: switch-over after the new initial data" ||
+		nok "vfio-user order"
+	kill "$SERVER" 2>/dev/null
+	wait "$SERVER" 2>/dev/null
+else
+	skip "vfio-user: this build has no serve command"
+fi
+
 # A device that refuses the opt-in (as on a kernel before 7.1): as before, no REINIT seen.
 check "a device without PRECOPY_INFOv2 re-initialising migrates as before" "$VFIO_MIG" migrate -q \
 	--from "$SRC,precopy-v2=off" --to local:testdev,size=4M --json "$TMP/v1.json"

@@ -148,6 +148,7 @@ static void test_caps_parse(void **state)
 	assert_int_equal(c.mig_max_bitmap_size, 1024);
 	assert_true(c.ext_mig_data_size);
 	assert_false(c.ext_precopy_info);
+	assert_false(c.ext_precopy_flags); /* absent: a peer of before Linux 7.1's flags */
 }
 
 static void test_caps_bad(void **state)
@@ -209,6 +210,7 @@ static void test_caps_roundtrip(void **state)
 	in.mig_pgsize = 4096;
 	in.ext_mig_data_size = true;
 	in.ext_precopy_info = true;
+	in.ext_precopy_flags = true;
 	in.twin_supported = true;
 	in.write_multiple = true;
 	n = vfm_vu_caps_format(&in, buf, sizeof(buf));
@@ -218,7 +220,8 @@ static void test_caps_roundtrip(void **state)
 	assert_int_equal(vfm_vu_caps_parse(buf, (size_t)n, &out, err, sizeof(err)), 0);
 	assert_int_equal(out.max_msg_fds, 8);
 	assert_int_equal(out.max_data_xfer_size, 4 << 20);
-	assert_true(out.ext_mig_data_size && out.ext_precopy_info);
+	assert_true(out.ext_mig_data_size && out.ext_precopy_info && out.ext_precopy_flags);
+	assert_non_null(strstr(buf, "\"precopy_flags\":true"));
 	assert_true(out.twin_supported && out.write_multiple);
 	assert_int_equal(out.twin_fd_index, -1);
 	/* Without the extension flags the vfio-mig object is absent. */
