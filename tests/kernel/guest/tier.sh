@@ -301,13 +301,20 @@ t "control: the intact stream loads into F, which reads back A's values" \
 # ---- (d) the conformance checker ---------------------------------------------------------
 for d in "$CA" "$CB" "$CC" "$CD" "$CF"; do running "$d"; done
 # STOP_COPY -> PRE_COPY(_P2P) hangs kernels without the 2026 fix (uAPI doc 3.6); Debian's
-# 6.12.117 has it, so the checker may send those arcs to 6.12.117 and later 6.12 kernels.
+# 6.12.117 has it (stable backport) and so has 7.3 (the ERROR guard in
+# vfio_mig_get_next_state, doc/uapi-7.x.md), so the checker may send those arcs to
+# 6.12.117 and later 6.12 kernels, and to 7.2 and later.
 fixed_kernel() {
 	r=$(uname -r)
-	case $r in 6.12.*) ;; *) return 1 ;; esac
-	sub=${r#6.12.}
-	sub=${sub%%[!0-9]*}
-	[ -n "$sub" ] && [ "$sub" -ge 117 ]
+	case $r in
+	6.12.*)
+		sub=${r#6.12.}
+		sub=${sub%%[!0-9]*}
+		[ -n "$sub" ] && [ "$sub" -ge 117 ]
+		;;
+	7.[2-9]* | 7.[1-9][0-9]* | [89].* | [1-9][0-9].*) return 0 ;;
+	*) return 1 ;;
+	esac
 }
 check_clean() { # check_clean DEVICE [PEER]
 	extra=""
@@ -329,6 +336,53 @@ if $VM check --help >"$TMP/check-help" 2>&1; then
 else
 	skip "vfio-mig check through the cdev: no FAIL" "vfio-mig check not available"
 	skip "vfio-mig check through the group: no FAIL" "vfio-mig check not available"
+fi
+
+# ---- pre-copy info v2 (Linux 7.1, doc/uapi-7.x.md): which kernel answers what ------------
+# 6.12 refuses the PRECOPY_INFOv2 opt-in with ENOTTY (index 12 is unknown to its core and
+# mtty has no device_feature op); 7.1 and later take it for any device with PRE_COPY. Both
+# mtty versions report flags 0 and never REINIT.
+kmajor=$(uname -r | cut -d. -f1) kminor=$(uname -r | cut -d. -f2)
+if [ "$kmajor" -gt 7 ] || { [ "$kmajor" -eq 7 ] && [ "$kminor" -ge 1 ]; }; then v2=yes; else v2=no; fi
+v2_checks() { # v2_checks DEVICE
+	for d in "$CA" "$CB"; do running "$d"; done
+	echo "+ $VM check $1 --only feature.precopy-v2,precopy.flags-v1,precopy.flags-v2,precopy.reinit"
+	$VM check "$1" --only feature.precopy-v2,precopy.flags-v1,precopy.flags-v2,precopy.reinit \
+		>"$TMP/v2" 2>&1
+	rc=$?
+	sed 's/^/    /' "$TMP/v2"
+	[ $rc -eq 0 ] && grep -q '^PASS  precopy.flags-v1 ' "$TMP/v2" &&
+		grep -q '^SKIP  precopy.reinit ' "$TMP/v2" || return 1
+	if [ $v2 = yes ]; then
+		grep -q '^PASS  feature.precopy-v2 ' "$TMP/v2" && grep -q '^PASS  precopy.flags-v2 ' "$TMP/v2"
+	else
+		grep -q '^SKIP  feature.precopy-v2 .*ENOTTY' "$TMP/v2"
+	fi
+}
+v2_migrate() { # the engine opts in on 7.1+, is refused (ENOTTY) on 6.12, migrates either way
+	for d in "$CA" "$CB"; do running "$d"; done
+	uart "$CA" set 79 || return 1
+	echo "+ $VM migrate -q -vv $mopt $pre --from $CA --to $CB"
+	# shellcheck disable=SC2086 # option words
+	$VM migrate -q -vv $mopt $pre --from "$CA" --to "$CB" >"$TMP/v2mig" 2>&1
+	rc=$?
+	grep 'PRECOPY_INFOv2' "$TMP/v2mig" | sed 's/^/    /'
+	[ $rc -eq 0 ] && uart "$CB" drain 79 || return 1
+	if [ $v2 = yes ]; then
+		grep -q 'PRECOPY_INFOv2 opted in' "$TMP/v2mig"
+	else
+		grep -q 'PRECOPY_INFOv2 not supported (Inappropriate ioctl' "$TMP/v2mig"
+	fi
+}
+if grep -q -- --only "$TMP/check-help" 2>/dev/null && $VM check --list 2>/dev/null | grep -q '^feature.precopy-v2 '; then
+	if [ $v2 = yes ]; then what="taken (7.1+)"; else what="refused with ENOTTY (before 7.1)"; fi
+	t "pre-copy info v2 checks on mtty: opt-in $what, flags 0, no REINIT" v2_checks "$CA"
+	if [ "$pre" != none ]; then
+		t "migrate with pre-copy: the engine's PRECOPY_INFOv2 opt-in $what; B reads back A" v2_migrate
+	fi
+	for d in "$CA" "$CB"; do running "$d"; done
+else
+	skip "pre-copy info v2 checks on mtty" "this vfio-mig check has no feature.precopy-v2"
 fi
 
 # ---- kernel and vfio-user devices in one migration -----------------------------------------
