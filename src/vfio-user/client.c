@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "memory.h"
 #include "util.h"
 
 int vu_client_break(struct vu_client *c, int rc)
@@ -404,9 +405,14 @@ int vfm_vu_open_fd(int fd, const char *name, const struct vfm_vu_client_opts *op
 static int map_dma(struct vfm_handle *h, uint64_t size, char *err, size_t errlen)
 {
 	struct vu_client *c = vu_client_of(h);
-	int fd = memfd_create("vfio-mig-dma", MFD_CLOEXEC), rc;
+	char why[256];
 	void *p;
+	int fd, rc;
 
+	if (vfm_mem_fit(size, why, sizeof(why)))
+		return vfm_errf(err, errlen, -ENOMEM, "%s: %llu bytes for DMA do not fit: %s",
+				h->name, (unsigned long long)size, why);
+	fd = memfd_create("vfio-mig-dma", MFD_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, (off_t)size)) {
 		rc = -errno;
 		if (fd >= 0)

@@ -3,7 +3,7 @@
 # memory there is is refused before it is touched, with how much is available (in a real
 # cgroup v2 memory cgroup when this machine has one, and against the system's memory);
 # a reset, and the reset of a destination after a failed migration, bring back the
-# seed's content.
+# seed's content. The same memory check for the vfio-user client's DMA memory.
 . "$(dirname "$0")/lib.sh"
 
 CG=""
@@ -55,6 +55,16 @@ if "$VFIO_MIG" serve --help >/dev/null 2>&1; then
 	check "load another state" "$VFIO_MIG" migrate -q --from local:testdev,size=4M,seed=7 --to "unix:$TMP/d.sock"
 	check "resume --reset" "$VFIO_MIG" resume --reset "unix:$TMP/d.sock"
 	[ "$(checksum_of)" = "$power_on" ] && ok "a reset brings back the seed's content" || nok "after reset $(checksum_of)"
+	# The client's own DMA memory (unix:S,dma=SIZE) is checked against the memory there is
+	# before it is made, and the server is left serving.
+	if [ -n "$avail_kb" ] && [ "$avail_kb" -lt $((64 * 1024 * 1024)) ]; then
+		expect_exit 1 "unix:S,dma=64G on a machine with less is refused" "$VFIO_MIG" info "unix:$TMP/d.sock,dma=64G"
+		grep -q "bytes for DMA do not fit: .* needed, .* available" "$TMP/last.err" &&
+			ok "the error says how much is available" || nok "error: $(last_err)"
+		check "the server still serves a client with dma=4M" "$VFIO_MIG" info "unix:$TMP/d.sock,dma=4M"
+	else
+		skip "this machine has 64 GiB of memory available: no DMA size is too large for it"
+	fi
 else
 	skip "vfio-mig serve is not built"
 fi
