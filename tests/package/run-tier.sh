@@ -8,7 +8,7 @@
 #   - examples/ and the vfio-mig(3) example, built out of the tree against the installed
 #     library through pkg-config, and run;
 #   - the exported ABI against the checked-in baseline (tests/package/abi.sh);
-#   - dpkg-buildpackage (nocheck) builds vfio-mig, libvfio-mig1 and libvfio-mig-dev; their
+#   - dpkg-buildpackage (nocheck) builds vfio-mig, libvfio-mig0 and libvfio-mig-dev; their
 #     files, dependencies and pkg-config file, an example built against the unpacked
 #     packages, and lintian without errors.
 # Environment: PACKAGE_BUILD (build directory, default build-package).
