@@ -84,7 +84,7 @@ struct ck {
 	/* A vfio-user device, judged by vfio-user's rules: data_fd unused, MIG_DATA_SIZE and
 	 * pre-copy info only when the server offers them (vfio-mig's extension). */
 	bool vu;
-	bool vu_data_size, vu_precopy_info;
+	bool vu_data_size, vu_precopy_info, vu_precopy_flags;
 	bool broken;			 /* dev could not be brought back to RUNNING */
 	struct vfm_session *bag[CK_BAG]; /* sessions to close after the current check */
 	size_t nbag;

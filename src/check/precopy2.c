@@ -167,8 +167,15 @@ static bool v2_reset(struct ck *c, enum ck_id id)
 /* The opt-in's rules (Linux 7.3 core): SET only, no payload; PROBE answered. Opts in. */
 static bool v2_feature(struct ck *c)
 {
-	int rc = v2_call(c, F_PROBE);
+	int rc;
 
+	/* Over vfio-user the opt-in is an extension: judged only where it is advertised. */
+	if (c->vu && !c->vu_precopy_flags) {
+		skip_ids(c, v2_ids + 1, VFM_ARRAY_SIZE(v2_ids) - 1,
+			 "the vfio-user server does not advertise precopy_flags (EXTENSIONS.md)");
+		return false;
+	}
+	rc = v2_call(c, F_PROBE);
 	if (rc == -ENOTTY || rc == -EOPNOTSUPP) {
 		skip_ids(c, v2_ids + 1, VFM_ARRAY_SIZE(v2_ids) - 1,
 			 "no PRECOPY_INFOv2: the device answers ENOTTY to its PROBE (Linux "

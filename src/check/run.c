@@ -421,6 +421,7 @@ static int setup(struct ck *c, struct vfm_handle *dev, struct vfm_handle *peer,
 		if (c->vu && vfm_vu_client_info(dev, &info) == 0) {
 			c->vu_data_size = info.mig_data_size;
 			c->vu_precopy_info = info.precopy_info;
+			c->vu_precopy_flags = info.precopy_flags;
 		}
 	}
 #endif
