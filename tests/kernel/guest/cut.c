@@ -42,7 +42,21 @@ static int die(const char *what)
 	return 2;
 }
 
-/* Is one of pid's threads blocked in write()/writev() on fd 1? */
+/* A /proc/PID/task/TID/syscall line of poll() or ppoll() on exactly one descriptor. */
+static bool waiting_in_poll(const char *line, long nr)
+{
+	unsigned long fds, nfds;
+
+	if (nr != SYS_poll && nr != SYS_ppoll)
+		return false;
+	return sscanf(line, "%*d %lx %lx", &fds, &nfds) == 2 && nfds == 1;
+}
+
+/*
+ * Is one of pid's threads blocked writing fd 1: in write()/writev() on it, or in a poll()
+ * of one descriptor (vfio-mig's channels wait for POLLOUT in short polls instead of
+ * blocking in write(); the caller also requires the pipe level to stay put)?
+ */
 static bool blocked_writing(pid_t pid)
 {
 	char path[64], line[256];
@@ -66,7 +80,8 @@ static bool blocked_writing(pid_t pid)
 		if (!f)
 			continue;
 		if (fgets(line, sizeof(line), f) && sscanf(line, "%ld %lx", &nr, &fd) == 2)
-			blocked = (nr == SYS_write || nr == SYS_writev) && fd == 1;
+			blocked = ((nr == SYS_write || nr == SYS_writev) && fd == 1) ||
+				  waiting_in_poll(line, nr);
 		fclose(f);
 	}
 	closedir(d);
