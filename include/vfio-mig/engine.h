@@ -178,8 +178,15 @@ int vfm_receive(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 int vfm_send_uri(struct vfm_handle *const *devs, size_t n, const char *uri,
 		 const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		 size_t errlen);
-/* The destination of vfm_send_uri: accepts the migration on a listening socket (waiting at
- * most timeout_ms, < 0 forever), and its side channels when the stream announces them. */
+/*
+ * The destination of vfm_send_uri: accepts the migration on a listening socket (waiting at
+ * most timeout_ms, < 0 forever), and its side channels when the stream announces them.
+ * A connection refused before any device is touched (it fails the TLS checks of opts->tls,
+ * opens with a TLS hello to a plain destination or in clear to a TLS one, says nothing
+ * for the handshake's 10 s (or opts->timeout_ms when shorter), or closes) is logged at
+ * VFM_LOG_WARN with the reason, closed, and the wait goes on for the next one, until
+ * timeout_ms has passed since the call or opts->cancel is set.
+ */
 int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, int timeout_ms,
 		       const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		       size_t errlen);

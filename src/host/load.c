@@ -299,10 +299,10 @@ static int accept_sides(struct loader *l, const struct vfm_ev *ev)
 		sd->l = l;
 		sd->buf_size = l->buf_size;
 		l->nr_side++;
+		run_chan(l->r, &sd->ch);
 		rc = vfm_tls_accept(&sd->ch, l->r->tls, SIDE_ACCEPT_TIMEOUT_MS);
 		if (rc)
 			return run_fail(l->r, rc, "side channel %u: %s", k, sd->ch.err);
-		run_chan(l->r, &sd->ch);
 		rc = vfm_chan_read(&sd->ch, hello, sizeof(hello));
 		if (rc || memcmp(hello, SIDE_MAGIC, 8))
 			return run_fail(l->r, rc ? rc : -EBADMSG, "side channel %u: bad hello", k);
@@ -777,6 +777,48 @@ int vfm_receive(struct vfm_handle *const *devs, size_t n, struct vfm_chan *in,
 	return rc;
 }
 
+/* A failure of vfm_tls_accept that is the peer's: refuse it and wait for the next. */
+static bool peer_refused(int rc)
+{
+	return rc != -ECANCELED && rc != -ENOMEM && rc != -EINVAL;
+}
+
+/*
+ * The migration's connection: the first that passes the checks of vfm_tls_accept before
+ * any device is touched. A refused peer (failed TLS checks, plain against TLS, silent,
+ * gone) is logged and closed, and the wait goes on, all within timeout_ms.
+ */
+static int accept_source(struct run *r, int listen_fd, int timeout_ms, struct vfm_chan *ch)
+{
+	double deadline = timeout_ms < 0 ? 0 : vfm_now() + timeout_ms / 1e3;
+	unsigned int refused = 0;
+
+	for (;;) {
+		int left = deadline ? (int)VFM_MAX((deadline - vfm_now()) * 1e3, 0.0) : -1;
+		int rc = vfm_chan_accept_until(listen_fd, ch, left, r->opts->cancel, r->err,
+					       r->errlen);
+
+		if (rc == -ETIMEDOUT && refused)
+			vfm_errf(r->err, r->errlen, rc,
+				 "no migration connection passed the checks in %.0f s (%u refused)",
+				 timeout_ms / 1e3, refused);
+		if (rc)
+			return rc;
+		run_chan(r, ch);
+		rc = vfm_tls_accept(ch, r->tls, HANDSHAKE_TIMEOUT_MS);
+		if (!rc)
+			return 0;
+		if (!peer_refused(rc)) {
+			run_fail(r, rc, "%s", ch->err);
+			vfm_chan_close(ch);
+			return rc;
+		}
+		vfm_log(&r->opts->log, VFM_LOG_WARN, "%s; waiting for another connection", ch->err);
+		vfm_chan_close(ch);
+		refused++;
+	}
+}
+
 int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, int timeout_ms,
 		       const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		       size_t errlen)
@@ -788,14 +830,9 @@ int vfm_receive_listen(struct vfm_handle *const *devs, size_t n, int listen_fd, 
 	run_init(&r, opts, stats, err, errlen);
 	rc = opts && opts->tls ? vfm_tls_new(opts->tls, true, &r.tls, err, errlen) : 0;
 	if (!rc)
-		rc = vfm_chan_accept_until(listen_fd, &ch, timeout_ms, r.opts->cancel, err, errlen);
+		rc = accept_source(&r, listen_fd, timeout_ms, &ch);
 	if (!rc) {
-		/* Checked before any device is touched: a refused peer leaves them as they are. */
-		rc = vfm_tls_accept(&ch, r.tls, HANDSHAKE_TIMEOUT_MS);
-		if (rc)
-			run_fail(&r, rc, "%s", ch.err);
-		else
-			rc = load_run(&r, devs, n, &ch, true, listen_fd);
+		rc = load_run(&r, devs, n, &ch, true, listen_fd);
 		vfm_chan_close(&ch);
 	}
 	run_finish(&r, rc);

@@ -46,6 +46,7 @@ static int open_channel(struct run *r, const char *uri, struct vfm_tls *tls, boo
 
 	if (rc || !tls)
 		return rc;
+	run_chan(r, ch); /* the handshake sees the run's cancel flag and timeout */
 	if (vfm_chan_uri_host(uri, host, sizeof(host)))
 		host[0] = '\0';
 	rc = vfm_tls_connect(ch, tls, host, defer, HANDSHAKE_TIMEOUT_MS);

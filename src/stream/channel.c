@@ -3,8 +3,8 @@
  * A byte channel over a file descriptor that always moves whole buffers. Every wait is a
  * poll of at most TICK_MS, so that a cancel flag set by a signal handler (which may run on
  * any thread) is seen within a tick, and a peer that moves nothing is given up on after
- * the channel's timeout. Over TLS the waits happen between records (a record half sent
- * is bounded by the socket's TCP user timeout).
+ * the channel's timeout. Over TLS, stream/tls.c waits in the same ticks whenever OpenSSL
+ * wants the (then non-blocking) socket, in the middle of a record too.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,7 +35,7 @@ void vfm_chan_init(struct vfm_chan *ch, int fd, const char *name)
 	snprintf(ch->name, sizeof(ch->name), "%s", name ? name : "channel");
 }
 
-static double chan_deadline(const struct vfm_chan *ch)
+double vfm_chan_deadline(const struct vfm_chan *ch)
 {
 	int ms = ch->timeout_ms ? ch->timeout_ms : VFM_CHAN_TIMEOUT_MS;
 
@@ -91,12 +91,9 @@ static ssize_t write_some(struct vfm_chan *ch, struct iovec *iov, int cnt)
 
 static int tls_writev(struct vfm_chan *ch, struct iovec *iov, int cnt)
 {
-	int rc = chan_wait(ch, POLLOUT, chan_deadline(ch));
 	char why[VFM_STREAM_ERR_LEN];
+	int rc = vfm_tls_writev(ch, iov, cnt);
 
-	if (rc)
-		return rc;
-	rc = vfm_tls_writev(ch, iov, cnt);
 	if (rc) {
 		snprintf(why, sizeof(why), "%s", vfm_tls_reason(ch));
 		return vfm_errf(ch->err, sizeof(ch->err), rc, "%s: write at offset %llu: %s",
@@ -117,7 +114,7 @@ static int chan_writev(struct vfm_chan *ch, struct iovec *iov, int cnt)
 	}
 	while (cnt > 0) {
 		ssize_t n;
-		int rc = chan_wait(ch, POLLOUT, chan_deadline(ch));
+		int rc = chan_wait(ch, POLLOUT, vfm_chan_deadline(ch));
 
 		if (rc)
 			return rc;
@@ -169,13 +166,13 @@ static int chan_read(struct vfm_chan *ch, void *buf, size_t len, double deadline
 
 	while (got < len) {
 		ssize_t n;
-		int rc = vfm_tls_has_pending(ch)
-				 ? 0
-				 : chan_wait(ch, POLLIN, deadline ? deadline : chan_deadline(ch));
+		int rc = ch->tls ? 0
+				 : chan_wait(ch, POLLIN,
+					     deadline ? deadline : vfm_chan_deadline(ch));
 
 		if (rc)
 			return rc;
-		n = ch->tls ? vfm_tls_read_some(ch, (char *)buf + got, len - got)
+		n = ch->tls ? vfm_tls_read_some(ch, (char *)buf + got, len - got, deadline)
 			    : read(ch->fd, (char *)buf + got, len - got);
 		if (n < 0 && ch->tls) {
 			char why[VFM_STREAM_ERR_LEN];

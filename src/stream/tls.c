@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "stream/tls.h"
@@ -36,6 +36,8 @@
 #define PSK_LINE	   1024
 #define DRAIN_MS	   5000
 #define LINGER_MS	   1000
+#define TICK_MS		   100	  /* a wait sees the channel's cancel flag this often */
+#define PSK_DEFAULT_ID	   "qemu" /* QEMU's tls-creds-psk username when none is set */
 #define RECORD_HANDSHAKE   0x16
 #define ALERT_PROTOCOL_VER 70
 
@@ -55,6 +57,7 @@ struct vfm_tls {
 	size_t nr_authz;
 	struct psk_key *keys;
 	size_t nr_keys;
+	size_t key; /* the source's: the key of its identity */
 };
 
 struct vfm_tls_conn {
@@ -63,7 +66,8 @@ struct vfm_tls_conn {
 	struct vfm_tls *t;
 	bool pending; /* the handshake runs at the first read or write */
 	bool failed;
-	int timeout_ms;
+	int timeout_ms; /* the handshake's bound (the channel's timeout when shorter) */
+	int fl;		/* the socket's file status flags before it was made non-blocking */
 	char host[256];
 	char psk_id[PSK_MAX_ID + 1];
 	int alert;     /* fatal alert the peer sent, or -1 */
@@ -207,12 +211,25 @@ static SSL_SESSION *psk_session(SSL *ssl, const struct psk_key *k)
 	return s;
 }
 
-/* The source offers the first key of its file. */
+/* The source picks the key of its identity, as QEMU's client does (default "qemu"). */
+static int psk_pick(struct vfm_tls *t, const struct vfm_tls_opts *o, char *err, size_t errlen)
+{
+	const char *id = o->psk_identity ? o->psk_identity : PSK_DEFAULT_ID;
+
+	for (t->key = 0; t->key < t->nr_keys; t->key++) {
+		if (!strcmp(t->keys[t->key].id, id))
+			return 0;
+	}
+	return vfm_errf(err, errlen, -ENOENT, "%s: no key for the identity '%s'%s", o->psk_file, id,
+			o->psk_identity ? "" : " (the default identity, as QEMU's)");
+}
+
+/* The source offers the key of its identity. */
 static int psk_use(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
 		   SSL_SESSION **sess)
 {
 	struct vfm_tls_conn *c = SSL_get_app_data(ssl);
-	const struct psk_key *k = &c->t->keys[0];
+	const struct psk_key *k = &c->t->keys[c->t->key];
 
 	*sess = NULL;
 	if (md && EVP_MD_get_type(md) != NID_sha256)
@@ -342,6 +359,12 @@ static int check_opts(const struct vfm_tls_opts *o, bool server, char *err, size
 	if (o->hostname && (server || !o->x509_dir || strlen(o->hostname) >= 256))
 		return vfm_errf(err, errlen, -EINVAL,
 				"TLS: a host name applies to a source with x509 credentials");
+	if (o->psk_identity &&
+	    (server || !o->psk_file || !*o->psk_identity || strlen(o->psk_identity) > PSK_MAX_ID))
+		return vfm_errf(err, errlen, -EINVAL,
+				"TLS: a pre-shared key identity (1..%d bytes) applies to a source "
+				"with a key file",
+				PSK_MAX_ID);
 	if (o->x509_dir && strlen(o->x509_dir) >= 256)
 		return vfm_errf(err, errlen, -ENAMETOOLONG, "TLS: directory name too long");
 	return 0;
@@ -368,6 +391,8 @@ int vfm_tls_new(const struct vfm_tls_opts *opts, bool server, struct vfm_tls **o
 		rc = copy_authz(t, opts, err, errlen);
 	if (!rc && t->psk) {
 		rc = load_psk(t, opts->psk_file, err, errlen);
+		if (!rc && !server)
+			rc = psk_pick(t, opts, err, errlen);
 		if (server)
 			SSL_CTX_set_psk_find_session_callback(t->ctx, psk_find);
 		else
@@ -402,36 +427,49 @@ void vfm_tls_free(struct vfm_tls *t)
 
 /* ---- connections ------------------------------------------------------------------ */
 
-static void set_timeouts(int fd, int ms)
+/*
+ * Waits until the socket is ready for `events`, in ticks that see the channel's cancel
+ * flag, until deadline (0: none). 0, -ECANCELED, -ETIMEDOUT or poll's error.
+ */
+static int sock_wait(const struct vfm_chan *ch, short events, double deadline)
 {
-	struct timeval tv = {.tv_sec = ms > 0 ? ms / 1000 : 0,
-			     .tv_usec = ms > 0 ? (ms % 1000) * 1000 : 0};
+	struct pollfd p = {.fd = ch->fd, .events = events};
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	for (;;) {
+		int n;
+
+		if (ch->cancel && *ch->cancel)
+			return -ECANCELED;
+		n = poll(&p, 1, TICK_MS);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (deadline && vfm_now() >= deadline)
+			return -ETIMEDOUT;
+	}
 }
 
-/* Reads and drops what the peer sends until it closes (or a few seconds pass), so that
+/* Reads and drops what the peer sends until it closes (or ms pass, or a cancel), so that
  * closing sends no reset over the refusal. */
-static void drain(int fd, int ms)
+static void drain(const struct vfm_chan *ch, int ms)
 {
 	double end = vfm_now() + ms / 1000.0;
 	static char sink[65536];
-	struct pollfd p = {.fd = fd, .events = POLLIN};
 
-	while (vfm_now() < end && poll(&p, 1, (int)((end - vfm_now()) * 1000) + 1) > 0) {
-		ssize_t n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+	while (!sock_wait(ch, POLLIN, end)) {
+		ssize_t n = recv(ch->fd, sink, sizeof(sink), MSG_DONTWAIT);
 
-		if (n == 0 || (n < 0 && errno != EAGAIN))
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			return;
 	}
 }
 
 /* After a refusal: the peer reads the alert or verdict before the connection closes. */
-static void linger_close(int fd)
+static void linger_close(const struct vfm_chan *ch)
 {
-	shutdown(fd, SHUT_WR);
-	drain(fd, LINGER_MS);
+	shutdown(ch->fd, SHUT_WR);
+	drain(ch, LINGER_MS);
 }
 
 static void peer_name(int fd, char *buf, size_t len)
@@ -490,6 +528,22 @@ static void conn_free(struct vfm_tls_conn *c)
 	free(c);
 }
 
+/* The channel's socket goes non-blocking while it carries TLS: OpenSSL's reads and
+ * writes then never block, and every wait is a poll of at most TICK_MS. */
+static int conn_attach(struct vfm_chan *ch, struct vfm_tls_conn *c)
+{
+	c->fl = fcntl(ch->fd, F_GETFL);
+	if (c->fl < 0 || fcntl(ch->fd, F_SETFL, c->fl | O_NONBLOCK))
+		return -errno;
+	ch->tls = c;
+	return 0;
+}
+
+static const char *peer_of(const struct vfm_tls_conn *c)
+{
+	return c->t->server ? "the source" : "the destination";
+}
+
 static const char *alert_hint(const struct vfm_tls_conn *c)
 {
 	switch (c->alert) {
@@ -513,8 +567,7 @@ static const char *alert_hint(const struct vfm_tls_conn *c)
 
 /*
  * Why the handshake (or a read or write) failed: this side's checks, the peer's alert,
- * a timeout, the connection, or the library. The peer is "the destination" or "the
- * source".
+ * the connection, or the library. The peer is "the destination" or "the source".
  */
 static int conn_error(struct vfm_tls_conn *c, int ret, const char *peer)
 {
@@ -529,6 +582,13 @@ static int conn_error(struct vfm_tls_conn *c, int ret, const char *peer)
 		rc = -EPROTO;
 		snprintf(c->reason, sizeof(c->reason),
 			 "the destination does not accept TLS: it expects a plain migration");
+	} else if (c->alert == SSL_AD_HANDSHAKE_FAILURE && c->t->psk && !c->t->server) {
+		/* The destination found no key for the identity (and has no certificate). */
+		rc = -EACCES;
+		snprintf(c->reason, sizeof(c->reason),
+			 "the destination refused this source (TLS alert 'handshake failure'): it "
+			 "has no key for the identity '%s'",
+			 c->psk_id);
 	} else if (c->alert >= 0) {
 		rc = -EACCES;
 		snprintf(c->reason, sizeof(c->reason), "%s refused this %s (TLS alert '%s': %s)",
@@ -539,12 +599,6 @@ static int conn_error(struct vfm_tls_conn *c, int ret, const char *peer)
 		snprintf(c->reason, sizeof(c->reason),
 			 "refused %s: its pre-shared key for '%s' differs from this side's", peer,
 			 c->psk_id);
-	} else if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && saved == EINTR) {
-		rc = -EINTR;
-		snprintf(c->reason, sizeof(c->reason), "TLS handshake with %s interrupted", peer);
-	} else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		rc = -ETIMEDOUT;
-		snprintf(c->reason, sizeof(c->reason), "%s did not answer the TLS handshake", peer);
 	} else if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && !oe && !saved)) {
 		rc = -ECONNRESET;
 		snprintf(c->reason, sizeof(c->reason), "%s closed the connection", peer);
@@ -560,27 +614,70 @@ static int conn_error(struct vfm_tls_conn *c, int ret, const char *peer)
 	return rc;
 }
 
-static int full_read(struct vfm_tls_conn *c, void *buf, size_t len, const char *peer)
+/* A wait of the connection failed: why, in c->reason. */
+static int wait_failed(struct vfm_tls_conn *c, int rc, bool handshake, double waited)
+{
+	c->failed = true;
+	if (rc == -ECANCELED)
+		snprintf(c->reason, sizeof(c->reason), "cancelled");
+	else if (rc == -ETIMEDOUT && handshake)
+		snprintf(c->reason, sizeof(c->reason),
+			 "%s did not finish the TLS handshake in %.1f s", peer_of(c),
+			 c->timeout_ms / 1e3);
+	else if (rc == -ETIMEDOUT)
+		snprintf(c->reason, sizeof(c->reason), "%s moved nothing for %.1f s", peer_of(c),
+			 waited);
+	else
+		snprintf(c->reason, sizeof(c->reason), "poll: %s", strerror(-rc));
+	return rc;
+}
+
+/*
+ * OpenSSL's call returned ret: when it wants the socket readable or writable, waits for
+ * that until deadline (0: the channel's timeout, counted from now); any other failure
+ * fails the connection. 0 (call again) or a negative errno, the reason in c->reason.
+ */
+static int conn_wait(struct vfm_chan *ch, struct vfm_tls_conn *c, int ret, double deadline,
+		     bool handshake)
+{
+	int saved = errno, e = SSL_get_error(c->ssl, ret), rc;
+	double t0 = vfm_now();
+
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+		errno = saved;
+		return conn_error(c, ret, peer_of(c));
+	}
+	rc = sock_wait(ch, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+		       deadline ? deadline : vfm_chan_deadline(ch));
+	return rc ? wait_failed(c, rc, handshake, vfm_now() - t0) : 0;
+}
+
+static int full_read(struct vfm_chan *ch, struct vfm_tls_conn *c, void *buf, size_t len,
+		     double deadline)
 {
 	size_t got = 0, n;
+	int rc = 0;
 
-	while (got < len) {
-		int ret = SSL_read_ex(c->ssl, (char *)buf + got, len - got, &n);
+	while (!rc && got < len) {
+		int ret;
 
-		if (ret != 1)
-			return conn_error(c, ret, peer);
-		got += n;
+		errno = 0;
+		ret = SSL_read_ex(c->ssl, (char *)buf + got, len - got, &n);
+		if (ret == 1)
+			got += n;
+		else
+			rc = conn_wait(ch, c, ret, deadline, true);
 	}
-	return 0;
+	return rc;
 }
 
 /* The destination's verdict on this source. */
-static int read_verdict(struct vfm_tls_conn *c)
+static int read_verdict(struct vfm_chan *ch, struct vfm_tls_conn *c, double deadline)
 {
 	uint8_t h[6];
 	char text[VERDICT_MAX + 1], clean[VERDICT_MAX + 1];
 	size_t n;
-	int rc = full_read(c, h, sizeof(h), "the destination");
+	int rc = full_read(ch, c, h, sizeof(h), deadline);
 
 	if (rc)
 		return rc;
@@ -590,7 +687,7 @@ static int read_verdict(struct vfm_tls_conn *c)
 		snprintf(c->reason, sizeof(c->reason), "the destination sent no TLS verdict");
 		return -EPROTO;
 	}
-	rc = full_read(c, text, n, "the destination");
+	rc = full_read(ch, c, text, n, deadline);
 	if (rc || !n)
 		return rc;
 	printable(clean, sizeof(clean), (const unsigned char *)text, n);
@@ -600,31 +697,62 @@ static int read_verdict(struct vfm_tls_conn *c)
 	return -EACCES;
 }
 
-static int flush(struct vfm_tls_conn *c)
+/* Pushes the write buffer to the socket, waiting for room until deadline (0: the
+ * channel's timeout, counted from now). */
+static int flush(struct vfm_chan *ch, struct vfm_tls_conn *c, double deadline, bool handshake)
 {
-	while (BIO_flush(c->wbio) != 1) {
+	for (;;) {
+		double t0 = vfm_now();
+		int rc;
+
+		errno = 0;
+		if (BIO_flush(c->wbio) == 1)
+			return 0;
 		if (!BIO_should_retry(c->wbio)) {
+			rc = errno ? -errno : -EIO;
 			c->failed = true;
-			snprintf(c->reason, sizeof(c->reason), "%s", strerror(errno ? errno : EIO));
-			return errno ? -errno : -EIO;
+			snprintf(c->reason, sizeof(c->reason), "%s", strerror(-rc));
+			return rc;
 		}
+		rc = sock_wait(ch, POLLOUT, deadline ? deadline : vfm_chan_deadline(ch));
+		if (rc)
+			return wait_failed(c, rc, handshake, vfm_now() - t0);
 	}
-	return 0;
+}
+
+static int send_verdict(struct vfm_chan *ch, struct vfm_tls_conn *c, double deadline);
+
+/*
+ * The handshake and the verdict (the source reads it, the destination checks the source
+ * and sends it), all within c->timeout_ms, or the channel's timeout when that is shorter.
+ */
+static int handshake(struct vfm_chan *ch, struct vfm_tls_conn *c)
+{
+	double deadline;
+	int ret, rc = 0;
+
+	if (ch->timeout_ms > 0 && ch->timeout_ms < c->timeout_ms)
+		c->timeout_ms = ch->timeout_ms;
+	deadline = vfm_now() + c->timeout_ms / 1e3;
+	do {
+		ERR_clear_error();
+		errno = 0;
+		ret = SSL_do_handshake(c->ssl);
+		if (ret != 1)
+			rc = conn_wait(ch, c, ret, deadline, true);
+	} while (ret != 1 && !rc);
+	if (!rc)
+		rc = c->t->server ? send_verdict(ch, c, deadline) : read_verdict(ch, c, deadline);
+	return rc;
 }
 
 static int client_handshake(struct vfm_chan *ch, struct vfm_tls_conn *c)
 {
-	int ret, rc;
+	int rc = handshake(ch, c);
 
-	set_timeouts(ch->fd, c->timeout_ms);
-	ERR_clear_error();
-	errno = 0;
-	ret = SSL_connect(c->ssl);
-	rc = ret == 1 ? read_verdict(c) : conn_error(c, ret, "the destination");
-	set_timeouts(ch->fd, 0);
 	c->pending = false;
 	if (rc)
-		linger_close(ch->fd);
+		linger_close(ch);
 	return rc;
 }
 
@@ -662,13 +790,18 @@ int vfm_tls_connect(struct vfm_chan *ch, struct vfm_tls *t, const char *host, bo
 	if (!c)
 		return vfm_errf(ch->err, sizeof(ch->err), -ENOMEM, "%s: TLS: out of memory",
 				ch->name);
-	c->timeout_ms = timeout_ms;
+	c->timeout_ms = timeout_ms < 0 ? VFM_CHAN_TIMEOUT_MS : timeout_ms;
 	if (prepare_client(c, t->hostname[0] ? t->hostname : host)) {
 		conn_free(c);
 		return vfm_errf(ch->err, sizeof(ch->err), -EINVAL, "%s: TLS: bad host name '%s'",
 				ch->name, host);
 	}
-	ch->tls = c;
+	rc = conn_attach(ch, c);
+	if (rc) {
+		conn_free(c);
+		return vfm_errf(ch->err, sizeof(ch->err), rc, "%s: TLS: %s", ch->name,
+				strerror(-rc));
+	}
 	c->pending = true;
 	if (defer)
 		return 0;
@@ -681,26 +814,27 @@ int vfm_tls_connect(struct vfm_chan *ch, struct vfm_tls *t, const char *host, bo
 /* Waits for the peer's first byte and looks at it without taking it. */
 static int peek_first(struct vfm_chan *ch, uint8_t *b, int timeout_ms)
 {
-	struct pollfd p = {.fd = ch->fd, .events = POLLIN};
+	char peer[80];
 	ssize_t n;
-	int rc;
+	int rc = sock_wait(ch, POLLIN, vfm_now() + timeout_ms / 1e3);
 
-	rc = poll(&p, 1, timeout_ms);
-	if (rc < 0) /* EINTR too: a signal (SIGINT, SIGTERM) ends the wait */
-		return vfm_errf(ch->err, sizeof(ch->err), -errno,
-				"%s: waiting for the source's first bytes: %s", ch->name,
-				strerror(errno));
-	if (rc == 0)
-		return vfm_errf(ch->err, sizeof(ch->err), -ETIMEDOUT,
-				"%s: the source sent nothing within %d s", ch->name,
-				timeout_ms / 1000);
+	peer_name(ch->fd, peer, sizeof(peer));
+	if (rc == -ECANCELED)
+		return vfm_errf(ch->err, sizeof(ch->err), rc,
+				"cancelled while waiting for the first bytes from %s", peer);
+	if (rc == -ETIMEDOUT)
+		return vfm_errf(ch->err, sizeof(ch->err), rc, "%s sent nothing within %.1f s", peer,
+				timeout_ms / 1e3);
+	if (rc)
+		return vfm_errf(ch->err, sizeof(ch->err), rc,
+				"waiting for the first bytes from %s: %s", peer, strerror(-rc));
 	do {
 		n = recv(ch->fd, b, 1, MSG_PEEK);
 	} while (n < 0 && errno == EINTR);
 	if (n == 1)
 		return 0;
 	return vfm_errf(ch->err, sizeof(ch->err), n == 0 ? -ECONNRESET : -errno,
-			"%s: the source closed the connection before saying anything", ch->name);
+			"%s closed the connection before saying anything", peer);
 }
 
 /* A plain destination and a source that opens with a TLS hello. */
@@ -714,7 +848,7 @@ static int refuse_tls(struct vfm_chan *ch)
 	n = send(ch->fd, alert, sizeof(alert), MSG_NOSIGNAL);
 	(void)n;
 	shutdown(ch->fd, SHUT_WR);
-	drain(ch->fd, DRAIN_MS);
+	drain(ch, DRAIN_MS);
 	return vfm_errf(ch->err, sizeof(ch->err), -EPROTO,
 			"refused a TLS migration from %s: this destination has no TLS credentials",
 			peer);
@@ -729,7 +863,7 @@ static int refuse_plain(struct vfm_chan *ch)
 	vfm_ctl_send_fail(ch, EPROTO,
 			  "this destination requires TLS: it refused a plain migration");
 	shutdown(ch->fd, SHUT_WR);
-	drain(ch->fd, DRAIN_MS);
+	drain(ch, DRAIN_MS);
 	return vfm_errf(ch->err, sizeof(ch->err), -EPROTO,
 			"refused a plain migration from %s: this destination requires TLS", peer);
 }
@@ -754,7 +888,7 @@ static bool authz_allows(struct vfm_tls *t, X509 *cert, char *dn, size_t len)
 }
 
 /* After the handshake: the allowed names, then the verdict to the source. */
-static int send_verdict(struct vfm_tls_conn *c)
+static int send_verdict(struct vfm_chan *ch, struct vfm_tls_conn *c, double deadline)
 {
 	uint8_t msg[6 + VERDICT_MAX];
 	X509 *cert = c->t->psk ? NULL : SSL_get1_peer_certificate(c->ssl);
@@ -772,12 +906,16 @@ static int send_verdict(struct vfm_tls_conn *c)
 	memcpy(msg, VERDICT_MAGIC, 4);
 	msg[4] = (uint8_t)(n >> 8);
 	msg[5] = (uint8_t)n;
-	if (SSL_write_ex(c->ssl, msg, 6 + n, &done) != 1)
-		return conn_error(c, 0, "the source");
+	for (int ret; (ret = SSL_write_ex(c->ssl, msg, 6 + n, &done)) != 1;) {
+		int wrc = conn_wait(ch, c, ret, deadline, true);
+
+		if (wrc)
+			return wrc;
+	}
 	if (!rc)
-		rc = flush(c);
+		rc = flush(ch, c, deadline, true);
 	else
-		flush(c);
+		flush(ch, c, deadline, true);
 	if (c->why[0]) {
 		c->failed = true;
 		snprintf(c->reason, sizeof(c->reason), "refused the source: %.200s", c->why);
@@ -789,21 +927,21 @@ static int server_handshake(struct vfm_chan *ch, struct vfm_tls *t, int timeout_
 {
 	struct vfm_tls_conn *c = conn_new(ch, t);
 	char peer[80];
-	int ret, rc;
+	int rc;
 
 	if (!c)
 		return vfm_errf(ch->err, sizeof(ch->err), -ENOMEM, "TLS: out of memory");
-	ch->tls = c;
+	rc = conn_attach(ch, c);
+	if (rc) {
+		conn_free(c);
+		return vfm_errf(ch->err, sizeof(ch->err), rc, "TLS: %s", strerror(-rc));
+	}
 	SSL_set_accept_state(c->ssl);
-	set_timeouts(ch->fd, timeout_ms);
-	ERR_clear_error();
-	errno = 0;
-	ret = SSL_accept(c->ssl);
-	rc = ret == 1 ? send_verdict(c) : conn_error(c, ret, "the source");
-	set_timeouts(ch->fd, 0);
+	c->timeout_ms = timeout_ms;
+	rc = handshake(ch, c);
 	if (rc) {
 		peer_name(ch->fd, peer, sizeof(peer));
-		linger_close(ch->fd);
+		linger_close(ch);
 		vfm_errf(ch->err, sizeof(ch->err), rc, "TLS from %s: %s", peer, c->reason);
 	}
 	return rc;
@@ -817,37 +955,38 @@ int vfm_tls_accept(struct vfm_chan *ch, struct vfm_tls *t, int timeout_ms)
 	if (t && !t->server)
 		return vfm_errf(ch->err, sizeof(ch->err), -EINVAL,
 				"TLS: destination credentials are needed");
-	rc = peek_first(ch, &first, timeout_ms < 0 ? 60000 : timeout_ms);
+	if (timeout_ms < 0)
+		timeout_ms = VFM_CHAN_TIMEOUT_MS;
+	if (ch->timeout_ms > 0 && ch->timeout_ms < timeout_ms)
+		timeout_ms = ch->timeout_ms;
+	rc = peek_first(ch, &first, timeout_ms);
 	if (rc)
 		return rc;
 	if (!t)
 		return first == RECORD_HANDSHAKE ? refuse_tls(ch) : 0;
 	if (first != RECORD_HANDSHAKE)
 		return refuse_plain(ch);
-	return server_handshake(ch, t, timeout_ms < 0 ? 60000 : timeout_ms);
+	return server_handshake(ch, t, timeout_ms);
 }
 
 /* ---- the channel's reads and writes --------------------------------------------- */
 
-static const char *peer_of(const struct vfm_tls_conn *c)
+/* Before a read or write, as a plain channel's wait does: a cancel ends it; then a
+ * deferred handshake runs. */
+static int begin_io(struct vfm_chan *ch, struct vfm_tls_conn *c)
 {
-	return c->t->server ? "the source" : "the destination";
-}
-
-static int finish_pending(struct vfm_chan *ch, struct vfm_tls_conn *c)
-{
+	if (ch->cancel && *ch->cancel)
+		return wait_failed(c, -ECANCELED, false, 0);
 	return c->pending ? client_handshake(ch, c) : 0;
 }
 
-ssize_t vfm_tls_read_some(struct vfm_chan *ch, void *buf, size_t len)
+ssize_t vfm_tls_read_some(struct vfm_chan *ch, void *buf, size_t len, double deadline)
 {
 	struct vfm_tls_conn *c = ch->tls;
 	size_t n;
-	int rc = finish_pending(ch, c);
+	int rc = begin_io(ch, c);
 
-	if (rc)
-		return rc;
-	for (;;) {
+	while (!rc) {
 		int ret, e;
 
 		errno = 0;
@@ -858,38 +997,34 @@ ssize_t vfm_tls_read_some(struct vfm_chan *ch, void *buf, size_t len)
 		if (e == SSL_ERROR_ZERO_RETURN ||
 		    (e == SSL_ERROR_SYSCALL && !ERR_peek_error() && !errno))
 			return 0;
-		if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && errno == EINTR)
-			continue;
-		return conn_error(c, ret, peer_of(c));
+		rc = conn_wait(ch, c, ret, deadline, false);
 	}
+	return rc;
 }
 
 int vfm_tls_writev(struct vfm_chan *ch, const struct iovec *iov, int cnt)
 {
 	struct vfm_tls_conn *c = ch->tls;
-	int rc = finish_pending(ch, c);
+	int rc = begin_io(ch, c);
 
 	for (int i = 0; !rc && i < cnt; i++) {
 		const char *p = iov[i].iov_base;
 		size_t left = iov[i].iov_len, n;
 
-		while (left) {
-			int ret, e;
+		while (!rc && left) {
+			int ret;
 
 			errno = 0;
 			ret = SSL_write_ex(c->ssl, p, left, &n);
-			if (ret != 1) {
-				e = SSL_get_error(c->ssl, ret);
-				if ((e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) &&
-				    errno == EINTR)
-					continue;
-				return conn_error(c, ret, peer_of(c));
+			if (ret == 1) {
+				p += n;
+				left -= n;
+			} else {
+				rc = conn_wait(ch, c, ret, 0, false);
 			}
-			p += n;
-			left -= n;
 		}
 	}
-	return rc ? rc : flush(c);
+	return rc ? rc : flush(ch, c, 0, false);
 }
 
 const char *vfm_tls_reason(const struct vfm_chan *ch)
@@ -912,9 +1047,13 @@ void vfm_tls_close(struct vfm_chan *ch)
 
 	if (!c)
 		return;
-	if (!c->failed && !c->pending && ch->fd >= 0 && SSL_shutdown(c->ssl) >= 0)
-		flush(c);
+	if (!c->failed && !c->pending && ch->fd >= 0) {
+		SSL_shutdown(c->ssl);
+		flush(ch, c, vfm_now() + LINGER_MS / 1e3, false);
+	}
 	ERR_clear_error();
+	if (ch->fd >= 0)
+		fcntl(ch->fd, F_SETFL, c->fl);
 	conn_free(c);
 	ch->tls = NULL;
 }

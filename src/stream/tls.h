@@ -9,10 +9,20 @@
 
 #include "vfio-mig/stream.h"
 
+/*
+ * The TLS path waits as the plain one does: the socket is non-blocking, and whenever
+ * OpenSSL wants it readable or writable (a record part way, a full socket buffer) the
+ * wait is a poll of at most 100 ms that sees ch->cancel (-ECANCELED), until the deadline.
+ */
+
+/* now + the channel's timeout (0: VFM_CHAN_TIMEOUT_MS); 0 when it has none. */
+double vfm_chan_deadline(const struct vfm_chan *ch);
 /* Bytes read (> 0), 0 at the end of the stream, or a negative errno (reason:
- * vfm_tls_reason). A deferred handshake runs first. */
-ssize_t vfm_tls_read_some(struct vfm_chan *ch, void *buf, size_t len);
-/* Writes all of iov and pushes it to the socket. 0 or a negative errno. */
+ * vfm_tls_reason). A deferred handshake runs first. deadline 0: each wait for the peer
+ * may last the channel's timeout. */
+ssize_t vfm_tls_read_some(struct vfm_chan *ch, void *buf, size_t len, double deadline);
+/* Writes all of iov and pushes it to the socket, each wait for room bounded by the
+ * channel's timeout. 0 or a negative errno. */
 int vfm_tls_writev(struct vfm_chan *ch, const struct iovec *iov, int cnt);
 /* Why the last read or write failed. */
 const char *vfm_tls_reason(const struct vfm_chan *ch);

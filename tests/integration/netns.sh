@@ -82,11 +82,11 @@ dev_args() { # dev_args a|b OPTION: OPTION unix:SOCK for every device of that si
 		printf '%s\n%s\n' "$2" "unix:$(dev_sock "$1" $i)"
 	done
 }
-start_receiver() { # start_receiver [receive options...]
+start_receiver() { # start_receiver [receive options...]; RECV: the receiver's own pid
 	local devs
 	mapfile -t devs < <(dev_args b --device)
-	in_b receive -q --listen tcp:$ADDR_B:$PORT --timeout 60 "${devs[@]}" "$@" \
-		>"$TMP/recv.out" 2>"$TMP/recv.err" &
+	ip netns exec "$B" "$VFIO_MIG" receive -q --listen tcp:$ADDR_B:$PORT --timeout 60 \
+		"${devs[@]}" "$@" >"$TMP/recv.out" 2>"$TMP/recv.err" &
 	RECV=$!
 	for _ in $(seq 50); do
 		ip netns exec "$B" ss -ltn 2>/dev/null | grep -q ":$PORT " && return 0

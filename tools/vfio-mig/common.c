@@ -294,6 +294,9 @@ int tls_option(int c, const char *arg, struct tool_tls *t, const char *cmd)
 	case OPT_TLS_HOSTNAME:
 		t->o.hostname = arg;
 		return 1;
+	case OPT_TLS_PSK_IDENTITY:
+		t->o.psk_identity = arg;
+		return 1;
 	case OPT_TLS_AUTHZ:
 		if (t->o.nr_authz == TOOL_TLS_MAX_AUTHZ) {
 			usage_error("%s: at most %d --tls-authz", cmd, TOOL_TLS_MAX_AUTHZ);
@@ -313,10 +316,13 @@ int tls_finish(struct tool_tls *t, const char *cmd, const char *uri,
 	const char *why = NULL;
 
 	*out = NULL;
-	if (!t->o.x509_dir && !t->o.psk_file && !t->o.hostname && !t->o.nr_authz)
+	if (!t->o.x509_dir && !t->o.psk_file && !t->o.hostname && !t->o.nr_authz &&
+	    !t->o.psk_identity)
 		return 0;
 	if (t->o.x509_dir && t->o.psk_file)
 		why = "--tls-creds and --tls-psk exclude each other";
+	else if (t->o.psk_identity && !t->o.psk_file)
+		why = "--tls-psk-identity needs --tls-psk";
 	else if (!t->o.x509_dir && (t->o.hostname || t->o.nr_authz))
 		why = t->o.hostname ? "--tls-hostname needs --tls-creds"
 				    : "--tls-authz needs --tls-creds";

@@ -40,7 +40,10 @@ static void migrate_usage(FILE *f)
 		"      --tls-hostname NAME    the name the destination's certificate must carry\n"
 		"                             (default: the host of tcp:HOST:PORT)\n"
 		"      --tls-psk FILE         TLS 1.3 with a pre-shared key (QEMU's keys.psk,\n"
-		"                             identity:hexkey; the first line is used)\n"
+		"                             identity:hexkey per line)\n"
+		"      --tls-psk-identity NAME\n"
+		"                             the identity whose key is used (default qemu, as\n"
+		"                             QEMU's tls-creds-psk username)\n"
 		"  -T, --timeout S            give up on a channel's peer silent for S seconds,\n"
 		"                             and on each handshake taking longer (default 60)\n"
 		"  -j, --json FILE            write every phase, round and timing as JSON\n"
@@ -101,6 +104,7 @@ static int parse_args(int argc, char **argv, struct migrate_args *a)
 		{"tls-creds", required_argument, NULL, OPT_TLS_CREDS},
 		{"tls-psk", required_argument, NULL, OPT_TLS_PSK},
 		{"tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME},
+		{"tls-psk-identity", required_argument, NULL, OPT_TLS_PSK_IDENTITY},
 		{0},
 	};
 	int c, rc;

@@ -75,12 +75,13 @@ void report_devices(const char *role, struct vfm_handle *const *devs, size_t n);
 int write_json(const char *path, const char *command, const struct vfm_mig_stats *st,
 	       const struct vfm_timeline *tl, int rc);
 /* TLS options migrate and receive share: --tls-creds DIR, --tls-psk FILE, and migrate's
- * --tls-hostname NAME, receive's --tls-authz DN (repeatable). */
+ * --tls-hostname NAME and --tls-psk-identity NAME, receive's --tls-authz DN (repeatable). */
 enum {
 	OPT_TLS_CREDS = 0x200,
 	OPT_TLS_PSK,
 	OPT_TLS_HOSTNAME,
-	OPT_TLS_AUTHZ
+	OPT_TLS_AUTHZ,
+	OPT_TLS_PSK_IDENTITY
 };
 #define TOOL_TLS_MAX_AUTHZ 64
 struct tool_tls {
