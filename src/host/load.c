@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "stream/tls.h"
 #include "util.h"
 #include "vfio-mig/fsm.h"
 
@@ -544,8 +545,8 @@ static int stream_control(struct loader *l, struct vfm_chan *in)
 	uint8_t b;
 	int rc;
 
-	if (!l->control || !in->sock || l->dec.data_left ||
-	    recv(in->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || b != (VFM_CTL_MAGIC >> 24))
+	if (!l->control || !in->sock || l->dec.data_left || vfm_chan_peek(in, &b) != 1 ||
+	    b != (VFM_CTL_MAGIC >> 24))
 		return 0;
 	rc = vfm_ctl_recv(in, &m, run_timeout_ms(l->r));
 	if (rc)

@@ -216,6 +216,13 @@ int vfm_chan_read_by(struct vfm_chan *ch, void *buf, size_t len, double deadline
 	return chan_read(ch, buf, len, deadline > 0 ? deadline : 1e-9);
 }
 
+int vfm_chan_peek(struct vfm_chan *ch, uint8_t *b)
+{
+	if (ch->tls) /* the socket holds ciphertext */
+		return vfm_tls_peek(ch, b);
+	return ch->sock && recv(ch->fd, b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
 int vfm_chan_poll(struct vfm_chan *ch, int timeout_ms)
 {
 	double deadline = timeout_ms < 0 ? 0 : vfm_now() + timeout_ms / 1e3;

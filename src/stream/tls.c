@@ -1034,6 +1034,20 @@ const char *vfm_tls_reason(const struct vfm_chan *ch)
 	return c && c->reason[0] ? c->reason : "TLS failed";
 }
 
+int vfm_tls_peek(struct vfm_chan *ch, uint8_t *b)
+{
+	struct vfm_tls_conn *c = ch->tls;
+	size_t n;
+	int ok;
+
+	if (c->pending || c->failed)
+		return 0;
+	ok = SSL_peek_ex(c->ssl, b, 1, &n) == 1 && n == 1;
+	if (!ok)
+		ERR_clear_error();
+	return ok;
+}
+
 bool vfm_tls_has_pending(const struct vfm_chan *ch)
 {
 	const struct vfm_tls_conn *c = ch->tls;

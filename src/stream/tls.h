@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Internal to the channels: the encrypted path of a channel's reads and writes. */
+/* Internal to the channels (and the loader's peek): the encrypted path of a channel. */
 #ifndef VFM_STREAM_TLS_H
 #define VFM_STREAM_TLS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -26,6 +27,11 @@ ssize_t vfm_tls_read_some(struct vfm_chan *ch, void *buf, size_t len, double dea
 int vfm_tls_writev(struct vfm_chan *ch, const struct iovec *iov, int cnt);
 /* Why the last read or write failed. */
 const char *vfm_tls_reason(const struct vfm_chan *ch);
+/* The next byte of the decrypted stream, without taking it and without waiting: 1 (in
+ * *b), or 0 when none has arrived (a failure is left to the next read). */
+int vfm_tls_peek(struct vfm_chan *ch, uint8_t *b);
+/* The next byte of a socket channel's stream, plain or TLS, as vfm_tls_peek. */
+int vfm_chan_peek(struct vfm_chan *ch, uint8_t *b);
 /* Decrypted or received bytes not yet read: readable without polling the socket. */
 bool vfm_tls_has_pending(const struct vfm_chan *ch);
 /* Says close_notify (when the channel is healthy) and frees the TLS state. */
