@@ -6,8 +6,6 @@
 
 #include "engine.h"
 
-#define HANDSHAKE_TIMEOUT_MS 10000
-
 static int save_common(struct vfm_handle *const *devs, size_t n, struct vfm_chan *out, bool control,
 		       const struct vfm_mig_opts *opts, struct vfm_mig_stats *stats, char *err,
 		       size_t errlen)
@@ -49,7 +47,9 @@ static int open_channel(struct run *r, const char *uri, struct vfm_tls *tls, boo
 	run_chan(r, ch); /* the handshake sees the run's cancel flag and timeout */
 	if (vfm_chan_uri_host(uri, host, sizeof(host)))
 		host[0] = '\0';
-	rc = vfm_tls_connect(ch, tls, host, defer, HANDSHAKE_TIMEOUT_MS);
+	/* As long as any wait for the destination: it checks one connection at a time, and
+	 * silent ones ahead of this one may hold it for 10 s each. */
+	rc = vfm_tls_connect(ch, tls, host, defer, run_timeout_ms(r));
 	if (rc) {
 		run_fail(r, rc, "%s", ch->err);
 		vfm_chan_close(ch);

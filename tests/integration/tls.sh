@@ -419,6 +419,28 @@ else
 	nok "$name: the stalling peer"
 fi
 stall_end
+# Two connections that say nothing, ahead of the right source: the receiver drops each
+# after its handshake bound (10 s), and the source, waiting behind them as long as its
+# own timeout allows, still migrates. (With a 10 s bound of its own it failed here.)
+name="two silent connections ahead of the right source"
+fresh && start_receiver --tls-creds "$GOOD"
+SILENT=()
+for _ in 1 2; do
+	ip netns exec "$A" bash -c "exec 3<>/dev/tcp/$ADDR_B/$PORT && sleep 300" &
+	SILENT+=($!)
+	sleep 0.3
+done
+migrate_to $PORT --tls-creds "$GOOD" >"$TMP/src.out" 2>"$TMP/src.err"
+rc=$?
+recv_wait
+kill "${SILENT[@]}" 2>/dev/null
+wait "${SILENT[@]}" 2>/dev/null
+[ $rc -eq 0 ] && ok "$name: migrate succeeds" ||
+	{ nok "$name: migrate exit $rc"; sed 's/^/# /' "$TMP/src.err"; }
+migrated "$name"
+[ "$(grep "$REFUSED" "$TMP/recv.err" | grep -c "sent nothing within 10.0 s")" -eq 2 ] &&
+	ok "$name: one line for each: it sent nothing within 10.0 s" ||
+	{ nok "$name: the refusal lines"; sed 's/^/# /' "$TMP/recv.err"; }
 # The source's side: a destination that takes the handshake, then reads nothing.
 src_stalled() { # src_stalled NAME SAYS --term | MIGRATE-OPTIONS...
 	local name=$1 says=$2 term=false devs mig rc
