@@ -812,13 +812,11 @@ int vfm_tls_connect(struct vfm_chan *ch, struct vfm_tls *t, const char *host, bo
 }
 
 /* Waits for the peer's first byte and looks at it without taking it. */
-static int peek_first(struct vfm_chan *ch, uint8_t *b, int timeout_ms)
+static int peek_first(struct vfm_chan *ch, uint8_t *b, int timeout_ms, const char *peer)
 {
-	char peer[80];
 	ssize_t n;
 	int rc = sock_wait(ch, POLLIN, vfm_now() + timeout_ms / 1e3);
 
-	peer_name(ch->fd, peer, sizeof(peer));
 	if (rc == -ECANCELED)
 		return vfm_errf(ch->err, sizeof(ch->err), rc,
 				"cancelled while waiting for the first bytes from %s", peer);
@@ -838,13 +836,11 @@ static int peek_first(struct vfm_chan *ch, uint8_t *b, int timeout_ms)
 }
 
 /* A plain destination and a source that opens with a TLS hello. */
-static int refuse_tls(struct vfm_chan *ch)
+static int refuse_tls(struct vfm_chan *ch, const char *peer)
 {
 	static const uint8_t alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 2, ALERT_PROTOCOL_VER};
-	char peer[80];
 	ssize_t n;
 
-	peer_name(ch->fd, peer, sizeof(peer));
 	n = send(ch->fd, alert, sizeof(alert), MSG_NOSIGNAL);
 	(void)n;
 	shutdown(ch->fd, SHUT_WR);
@@ -855,11 +851,8 @@ static int refuse_tls(struct vfm_chan *ch)
 }
 
 /* A TLS destination and a source that speaks in clear. */
-static int refuse_plain(struct vfm_chan *ch)
+static int refuse_plain(struct vfm_chan *ch, const char *peer)
 {
-	char peer[80];
-
-	peer_name(ch->fd, peer, sizeof(peer));
 	vfm_ctl_send_fail(ch, EPROTO,
 			  "this destination requires TLS: it refused a plain migration");
 	shutdown(ch->fd, SHUT_WR);
@@ -923,10 +916,10 @@ static int send_verdict(struct vfm_chan *ch, struct vfm_tls_conn *c, double dead
 	return rc;
 }
 
-static int server_handshake(struct vfm_chan *ch, struct vfm_tls *t, int timeout_ms)
+static int server_handshake(struct vfm_chan *ch, struct vfm_tls *t, int timeout_ms,
+			    const char *peer)
 {
 	struct vfm_tls_conn *c = conn_new(ch, t);
-	char peer[80];
 	int rc;
 
 	if (!c)
@@ -940,7 +933,6 @@ static int server_handshake(struct vfm_chan *ch, struct vfm_tls *t, int timeout_
 	c->timeout_ms = timeout_ms;
 	rc = handshake(ch, c);
 	if (rc) {
-		peer_name(ch->fd, peer, sizeof(peer));
 		linger_close(ch);
 		vfm_errf(ch->err, sizeof(ch->err), rc, "TLS from %s: %s", peer, c->reason);
 	}
@@ -949,6 +941,7 @@ static int server_handshake(struct vfm_chan *ch, struct vfm_tls *t, int timeout_
 
 int vfm_tls_accept(struct vfm_chan *ch, struct vfm_tls *t, int timeout_ms)
 {
+	char peer[80];
 	uint8_t first;
 	int rc;
 
@@ -959,14 +952,15 @@ int vfm_tls_accept(struct vfm_chan *ch, struct vfm_tls *t, int timeout_ms)
 		timeout_ms = VFM_CHAN_TIMEOUT_MS;
 	if (ch->timeout_ms > 0 && ch->timeout_ms < timeout_ms)
 		timeout_ms = ch->timeout_ms;
-	rc = peek_first(ch, &first, timeout_ms);
+	peer_name(ch->fd, peer, sizeof(peer)); /* now: a peer that resets takes its name along */
+	rc = peek_first(ch, &first, timeout_ms, peer);
 	if (rc)
 		return rc;
 	if (!t)
-		return first == RECORD_HANDSHAKE ? refuse_tls(ch) : 0;
+		return first == RECORD_HANDSHAKE ? refuse_tls(ch, peer) : 0;
 	if (first != RECORD_HANDSHAKE)
-		return refuse_plain(ch);
-	return server_handshake(ch, t, timeout_ms);
+		return refuse_plain(ch, peer);
+	return server_handshake(ch, t, timeout_ms, peer);
 }
 
 /* ---- the channel's reads and writes --------------------------------------------- */

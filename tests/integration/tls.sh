@@ -278,9 +278,10 @@ expect_exit 2 "--tls-psk-identity without --tls-psk: a usage error" \
 cat >"$TMP/stall.py" <<'PY'
 # stall.py HOST PORT DIR MODE: a TLS peer with the x509 credentials of DIR that stalls.
 #   hello:  a source that sends half of its ClientHello
+#   reset:  a source that sends its ClientHello, then resets the connection
 #   record: a source that completes the handshake, reads the verdict, sends half a record
 #   dest:   a destination that completes the handshake, sends its verdict, reads nothing
-import socket, ssl, sys, time
+import socket, ssl, struct, sys, time
 
 host, port, creds, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 server = mode == "dest"
@@ -317,12 +318,19 @@ def until(step):  # step() until it needs nothing more from the peer
                 sys.exit("the peer closed the connection")
             inb.write(data)
 
-if mode == "hello":
+if mode in ("hello", "reset"):
     try:
         tls.do_handshake()
     except ssl.SSLWantReadError:
         pass
     hello = outb.read()
+    if mode == "reset":
+        s.sendall(hello)
+        time.sleep(0.5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        print("reset", flush=True)
+        sys.exit(0)
     s.sendall(hello[: len(hello) // 2])
 else:
     until(tls.do_handshake)
@@ -349,7 +357,8 @@ stall_peer() { # stall_peer MODE: the stalling peer, from A (a source) or B (des
 	ip netns exec "$ns" python3 "$TMP/stall.py" $ADDR_B $PORT "$GOOD" "$1" \
 		>"$TMP/stall.out" 2>&1 &
 	STALL=$!
-	line_within "$TMP/stall.out" "$([ "$1" = dest ] && echo listening || echo stalled)" 10 ||
+	line_within "$TMP/stall.out" "$(case $1 in dest) echo listening ;; reset) echo reset ;;
+		*) echo stalled ;; esac)" 10 ||
 		{ echo "# stall.py: $(cat "$TMP/stall.out")"; return 1; }
 }
 stall_end() { kill "$STALL" 2>/dev/null; wait "$STALL" 2>/dev/null; }
@@ -417,6 +426,19 @@ if stall_peer hello; then
 	dst_untouched "$name"
 else
 	nok "$name: the stalling peer"
+fi
+stall_end
+name="a source that resets the connection in the handshake"
+fresh && start_receiver --tls-creds "$GOOD"
+if stall_peer reset && line_within "$TMP/recv.err" "$REFUSED" 10; then
+	grep "$REFUSED" "$TMP/recv.err" | grep -q "^warning: TLS from 10\.213\.$N\.1 port [0-9]*: " &&
+		kill -0 "$RECV" &&
+		ok "$name: one line naming its address, and the receiver listens on" ||
+		{ nok "$name: the receiver"; sed 's/^/# /' "$TMP/recv.err"; }
+	term_receiver "$name"
+	dst_untouched "$name"
+else
+	nok "$name: no refusal: $(cat "$TMP/stall.out" "$TMP/recv.err")"
 fi
 stall_end
 # Two connections that say nothing, ahead of the right source: the receiver drops each
