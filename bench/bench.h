@@ -11,6 +11,7 @@ struct bench_result {
 	uint64_t bytes;
 	double downtime_s;
 	uint64_t peak_rss;
+	double cpu_src, cpu_dst; /* CPU seconds of each side while it moved the state (TCP) */
 };
 
 struct bench_case {
@@ -26,6 +27,15 @@ size_t bench_extra_count(void);
 const struct bench_case *bench_extra(size_t i);
 
 double bench_memcpy_gbps(void);
+/* CPU seconds (user + system) of this process so far. */
+double bench_cpu_s(void);
+/* TCP loopback from a state-sized memory in this process into one in a child process
+ * (bench/limits.c); res gets the time, the bytes and both sides' CPU. 0 or -1. */
+int bench_tcp_state_gbps(size_t size, struct bench_result *res);
+/* AES-128-GCM on one core, 16 KiB records, with the linked libcrypto (0: unmeasured). */
+double bench_aead_gbps(void);
+/* The libcrypto this program runs with, as it names itself. */
+const char *bench_aead_library(void);
 
 struct vfm_testdev;
 /* The sample device makes its content on first use, a real device's state is resident:

@@ -113,22 +113,26 @@ static int one_device(uint64_t size, struct bench_result *res)
 
 /* ---- TCP over loopback: the receiver in a child process, as on another host ---------- */
 
-/* The child: its own device, says so on `ready`, then vfm_receive_listen on lfd; exits 0
- * on success. */
+/* The child: its own device, says so on `ready`, then vfm_receive_listen on lfd, then
+ * the CPU seconds that took on `ready`; exits 0 on success. */
 static void receive_child(uint64_t size, int lfd, int ready, const struct vfm_tls_opts *tls)
 {
 	struct vfm_mig_opts opts = {.tls = tls};
 	struct vfm_mig_stats st;
 	struct vfm_handle *h;
 	char err[VFM_ERR_LEN];
+	double cpu;
 
 	if (open_local(size, 2, "", &h) || write(ready, "r", 1) != 1)
 		_exit(1);
-	close(ready);
+	cpu = bench_cpu_s();
 	if (vfm_receive_listen(&h, 1, lfd, 30000, &opts, &st, err, sizeof(err))) {
 		fprintf(stderr, "receive: %s\n", err);
 		_exit(1);
 	}
+	cpu = bench_cpu_s() - cpu;
+	if (write(ready, &cpu, sizeof(cpu)) != (ssize_t)sizeof(cpu))
+		_exit(1);
 	vfm_handle_close(h);
 	_exit(0);
 }
@@ -146,6 +150,7 @@ static int tcp_run(uint64_t size, const struct vfm_tls_opts *tls, struct bench_r
 	struct vfm_mig_stats st;
 	char err[VFM_ERR_LEN], uri[64];
 	int lfd, status, rc, p[2];
+	double cpu;
 	pid_t pid;
 	char c;
 
@@ -161,10 +166,14 @@ static int tcp_run(uint64_t size, const struct vfm_tls_opts *tls, struct bench_r
 	/* The clock starts once the destination's device exists, as in the other cases. */
 	if (pid < 0 || read(p[0], &c, 1) != 1)
 		return -1;
-	close(p[0]);
+	cpu = bench_cpu_s();
 	rc = vfm_send_uri(&a, 1, uri, &opts, &st, err, sizeof(err));
+	res->cpu_src = bench_cpu_s() - cpu;
 	if (rc)
 		fprintf(stderr, "%s\n", err);
+	else if (read(p[0], &res->cpu_dst, sizeof(res->cpu_dst)) != (ssize_t)sizeof(res->cpu_dst))
+		rc = -1;
+	close(p[0]);
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 		rc = -1;
 	bench_from_stats(res, st.total_s, st.bytes, st.downtime_s);
