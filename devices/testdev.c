@@ -25,6 +25,7 @@
 #define WORKLOAD_PIECE	 VFM_TESTDEV_CHUNK /* whole chunks: no dirty amplification */
 #define WORKLOAD_TICK_NS 5000000L
 #define DMA_PIECE	 4096u
+#define LEND_RECS	 32 /* record headers one save_iov call may lend */
 
 struct save_cursor {
 	bool active;
@@ -79,7 +80,9 @@ struct vfm_testdev {
 	uint64_t *covered; /* one bit per chunk, while loading */
 	uint64_t *sums;	   /* hash of each chunk as last sent or received */
 	uint8_t *stage;	   /* a chunk being sent across several reads */
-	uint32_t state;	   /* mirror of the library's state, updated by step() */
+	/* record headers lent by one save_iov call, valid until the next callback */
+	uint8_t lent_rec[LEND_RECS][VFM_TESTDEV_REC_SIZE];
+	uint32_t state; /* mirror of the library's state, updated by step() */
 	struct save_cursor sv;
 	struct load_cursor ld;
 	/* workload */
@@ -464,6 +467,72 @@ static ssize_t td_save(void *opaque, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
+/*
+ * Lends the next piece of the current record: a copy of the header's bytes in lent_rec
+ * (sv->rec changes with the next record), the payload where it lies. The payload's hash
+ * is taken from the memory as it leaves, when its first byte does.
+ */
+static size_t lend_piece(struct vfm_testdev *td, struct iovec *v, unsigned *recs, size_t room)
+{
+	struct save_cursor *sv = &td->sv;
+	size_t n;
+
+	if (sv->rec_off < sv->rec_len) {
+		n = VFM_MIN((size_t)(sv->rec_len - sv->rec_off), room);
+		memcpy(td->lent_rec[*recs], sv->rec + sv->rec_off, n);
+		v->iov_base = td->lent_rec[(*recs)++];
+		sv->rec_off += (uint32_t)n;
+	} else {
+		n = (size_t)VFM_MIN(sv->pay_left, (uint64_t)room);
+		if (sv->staged) {
+			v->iov_base = td->stage + sv->pay_off;
+		} else {
+			if (sv->pay_off == sv->chunk * VFM_TESTDEV_CHUNK) {
+				materialize(td, sv->chunk);
+				td->sums[sv->chunk] = vfm_testdev_hash(td->mem + sv->pay_off,
+								       (size_t)sv->pay_left);
+			}
+			v->iov_base = td->mem + sv->pay_off;
+		}
+		sv->pay_off += n;
+		sv->pay_left -= n;
+	}
+	v->iov_len = n;
+	if (sv->pay_first_pass)
+		sv->first_emitted += n;
+	else
+		sv->reinit_left -= VFM_MIN(sv->reinit_left, (uint64_t)n);
+	return n;
+}
+
+/* Zero copy, in STOP_COPY only: the memory is still then (the workload runs only while
+ * the device does), so what is lent stays as it was hashed. Fault injection copies. */
+static ssize_t td_save_iov(void *opaque, struct iovec *iov, int *cnt, size_t len)
+{
+	struct vfm_testdev *td = opaque;
+	struct save_cursor *sv = &td->sv;
+	unsigned recs = 0;
+	size_t done = 0;
+	int used = 0;
+
+	pthread_mutex_lock(&td->lock);
+	if (td->state != VFM_STATE_STOP_COPY || atomic_load(&td->running) ||
+	    td->cfg.fail_read_at >= 0 || td->cfg.corrupt_at >= 0) {
+		pthread_mutex_unlock(&td->lock);
+		*cnt = 0;
+		return -EOPNOTSUPP;
+	}
+	while (done < len && used < *cnt && recs < LEND_RECS) {
+		if (sv->rec_off >= sv->rec_len && sv->pay_left == 0 && !save_next_record(td))
+			break;
+		done += lend_piece(td, &iov[used++], &recs, len - done);
+	}
+	sv->pos += done;
+	*cnt = used;
+	pthread_mutex_unlock(&td->lock);
+	return (ssize_t)done;
+}
+
 /* The v1 numbers: the new initial data of a re-initialisation counts as dirty (as mlx5
  * reports it to a client that did not opt in). */
 static void td_precopy_numbers(struct vfm_testdev *td, uint64_t *initial, uint64_t *dirty)
@@ -625,7 +694,9 @@ static ssize_t td_load(void *opaque, const void *buf, size_t len)
 
 		if (ld->pay_left) {
 			n = (size_t)VFM_MIN(ld->pay_left, (uint64_t)(len - done));
-			memcpy(td->mem + ld->pay_off, in + done, n);
+			/* Bytes the host side stored in place (td_load_at) are already there. */
+			if (in + done != td->mem + ld->pay_off)
+				memcpy(td->mem + ld->pay_off, in + done, n);
 			ld->pay_off += n;
 			ld->pay_left -= n;
 			if (!ld->pay_left)
@@ -643,6 +714,28 @@ static ssize_t td_load(void *opaque, const void *buf, size_t len)
 out:
 	pthread_mutex_unlock(&td->lock);
 	return rc ? rc : (ssize_t)done;
+}
+
+/* Zero copy: a DATA record's payload goes straight into its chunk; its header, and
+ * anything after an error or with fault injection, through td_load's copy. */
+static ssize_t td_load_at(void *opaque, void **at, size_t len)
+{
+	struct vfm_testdev *td = opaque;
+	struct load_cursor *ld = &td->ld;
+	ssize_t n;
+
+	pthread_mutex_lock(&td->lock);
+	*at = NULL;
+	if (ld->error || td->cfg.fail_write_at >= 0) {
+		n = (ssize_t)len;
+	} else if (ld->pay_left) {
+		*at = td->mem + ld->pay_off;
+		n = (ssize_t)VFM_MIN(ld->pay_left, (uint64_t)len);
+	} else {
+		n = (ssize_t)VFM_MIN((size_t)(VFM_TESTDEV_REC_SIZE - ld->rec_have), len);
+	}
+	pthread_mutex_unlock(&td->lock);
+	return n;
 }
 
 /* RESUMING -> STOP: the incoming state must be complete and consistent. */
@@ -784,6 +877,8 @@ static const struct vfm_device_ops td_ops = {
 	.log_start = td_log_start,
 	.log_stop = td_log_stop,
 	.log_report = td_log_report,
+	.save_iov = td_save_iov,
+	.load_at = td_load_at,
 };
 
 /* ---- workload ---------------------------------------------------------------------- */
@@ -900,6 +995,7 @@ void vfm_testdev_config_default(struct vfm_testdev_config *cfg)
 	cfg->corrupt_at = -1;
 	cfg->precopy_v2 = true;
 	cfg->reinit_at = -1;
+	cfg->zero_copy = true;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -997,6 +1093,8 @@ static int parse_option(struct vfm_testdev_config *cfg, const char *key, const c
 		return parse_bool(v, &cfg->enomsg);
 	if (!strcmp(key, "precopy-v2"))
 		return parse_bool(v, &cfg->precopy_v2);
+	if (!strcmp(key, "zero-copy"))
+		return parse_bool(v, &cfg->zero_copy);
 	if (!strcmp(key, "reinit-at"))
 		return parse_offset(v, &cfg->reinit_at);
 	if (!strcmp(key, "reinit-query"))
@@ -1141,6 +1239,10 @@ int vfm_testdev_create(const struct vfm_testdev_config *cfg, const char *name,
 	td->ops = td_ops;
 	if (!cfg->precopy_v2)
 		td->ops.precopy_info_v2 = NULL;
+	if (!cfg->zero_copy) {
+		td->ops.save_iov = NULL;
+		td->ops.load_at = NULL;
+	}
 	rc = vfm_device_create(&dcfg, &td->ops, td, &td->dev);
 	if (rc) {
 		vfm_testdev_destroy(td);

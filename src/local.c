@@ -110,6 +110,20 @@ static ssize_t l_write(struct vfm_session *s, const void *buf, size_t len)
 	return vfm_device_write(to_local(s->h)->dev, ls->sid, buf, len);
 }
 
+static ssize_t l_read_iov(struct vfm_session *s, struct iovec *iov, int *cnt, size_t len)
+{
+	struct local_session *ls = (struct local_session *)s;
+
+	return vfm_device_read_iov(to_local(s->h)->dev, ls->sid, iov, cnt, len);
+}
+
+static ssize_t l_write_at(struct vfm_session *s, void **at, size_t len)
+{
+	struct local_session *ls = (struct local_session *)s;
+
+	return vfm_device_write_at(to_local(s->h)->dev, ls->sid, at, len);
+}
+
 static int l_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty,
 			  uint32_t *flags)
 {
@@ -253,6 +267,8 @@ static const struct vfm_handle_ops local_ops = {
 	.dma_memory = l_dma_memory,
 	.checksum = l_checksum,
 	.close = l_close,
+	.read_iov = l_read_iov,
+	.write_at = l_write_at,
 };
 
 int vfm_local_wrap(struct vfm_device *dev, const char *name, const struct vfm_open_opts *opts,

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "log.h"
 #include "uapi.h"
@@ -56,6 +57,19 @@ struct vfm_device_ops {
 	 * since the last report, and forgets them. */
 	int (*log_report)(void *opaque, uint64_t iova, uint64_t length, uint64_t page_size,
 			  uint64_t *bitmap);
+	/* Zero copy, for a device whose saved bytes lie in its own memory. Optional: as save,
+	 * but the next bytes of the stream (up to len in all) are described where they lie,
+	 * in iov[0] to iov[*cnt - 1] (*cnt: the room on entry, the entries used on return),
+	 * and consumed. They must stay valid and unchanged until the next callback of this
+	 * device. Returns their total (> 0), 0 as save does, -EOPNOTSUPP when the next bytes
+	 * cannot be lent now (the caller uses save instead), or a negative errno. */
+	ssize_t (*save_iov)(void *opaque, struct iovec *iov, int *cnt, size_t len);
+	/* Zero copy for restoring. Optional: where the next restored bytes belong. Returns n
+	 * (1 to len) and sets *at to the device's memory for the next n bytes, which the
+	 * caller stores there and then hands to load at that very address (load must not
+	 * copy them onto themselves); or sets *at to NULL: the next n bytes have no place of
+	 * their own and reach load from the caller's buffer. A negative errno on failure. */
+	ssize_t (*load_at)(void *opaque, void **at, size_t len);
 };
 
 /*
@@ -131,6 +145,12 @@ int vfm_device_data_size(struct vfm_device *dev, uint64_t *len);
 /* The data fd: -ENODEV once the session has ended, -EBADF for the wrong direction. */
 ssize_t vfm_device_read(struct vfm_device *dev, vfm_session_id sid, void *buf, size_t len);
 ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void *buf, size_t len);
+/* The zero-copy forms of the two (the save_iov and load_at callbacks, with the same
+ * session checks): -EOPNOTSUPP when the device has no such callback, or for read_iov
+ * when the device was made to violate the uAPI (its reads then go through read). */
+ssize_t vfm_device_read_iov(struct vfm_device *dev, vfm_session_id sid, struct iovec *iov, int *cnt,
+			    size_t len);
+ssize_t vfm_device_write_at(struct vfm_device *dev, vfm_session_id sid, void **at, size_t len);
 /* VFIO_MIG_GET_PRECOPY_INFO: -EINVAL outside PRE_COPY states, -ENODEV for a dead session.
  * flags (may be NULL) holds the caller's flags field on entry and the device's on return:
  * 0 unless the client opted in to PRECOPY_INFOv2, then VFM_PRECOPY_INFO_REINIT when the

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "log.h"
 #include "uapi.h"
@@ -57,6 +58,10 @@ struct vfm_handle_ops {
 	/* The sample device's checksum, where the transport can read it. Optional. */
 	int (*checksum)(struct vfm_handle *h, uint64_t *sum);
 	void (*close)(struct vfm_handle *h);
+	/* Zero copy, for a device in this process whose state lies in its memory
+	 * (vfm_device_read_iov, vfm_device_write_at). Optional: NULL is -EOPNOTSUPP. */
+	ssize_t (*read_iov)(struct vfm_session *s, struct iovec *iov, int *cnt, size_t len);
+	ssize_t (*write_at)(struct vfm_session *s, void **at, size_t len);
 };
 
 #define VFM_ERR_LEN 512
@@ -126,6 +131,16 @@ ssize_t vfm_session_read(struct vfm_session *s, void *buf, size_t len);
 ssize_t vfm_session_write(struct vfm_session *s, const void *buf, size_t len);
 /* Writes all of buf, retrying short writes. 0 or a negative errno. */
 int vfm_session_write_all(struct vfm_session *s, const void *buf, size_t len);
+/* Zero-copy read: the next bytes of the stream where the device holds them, in iov[0] to
+ * iov[*cnt - 1] (*cnt: the room on entry, the entries used on return), up to len in all;
+ * valid until the next call on the handle. Returns as vfm_session_read(), or -EOPNOTSUPP:
+ * use vfm_session_read() for these bytes. */
+ssize_t vfm_session_read_iov(struct vfm_session *s, struct iovec *iov, int *cnt, size_t len);
+/* Zero-copy write: n (1 to len) and *at, the device's memory for its next n bytes (store
+ * them there, then vfm_session_write_all() them from *at), or *at NULL: write those n
+ * bytes from a buffer of your own. -EOPNOTSUPP: the device has no such place; a negative
+ * errno on failure. */
+ssize_t vfm_session_write_at(struct vfm_session *s, void **at, size_t len);
 /* VFIO_MIG_GET_PRECOPY_INFO on the session (a PRE_COPY state only), with flags 0 and the
  * flags it returns ignored (pre-7.1 use). */
 int vfm_session_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "uapi.h"
 
@@ -53,6 +54,9 @@ void vfm_chan_init(struct vfm_chan *ch, int fd, const char *name);
  * nothing for the timeout, -ECANCELED, or another negative errno. */
 int vfm_chan_write(struct vfm_chan *ch, const void *buf, size_t len);
 int vfm_chan_write2(struct vfm_chan *ch, const void *a, size_t alen, const void *b, size_t blen);
+/* Writes all of iov[0] to iov[cnt - 1], as vfm_chan_write(); the array is used up (its
+ * entries change as they are written). */
+int vfm_chan_writev(struct vfm_chan *ch, struct iovec *iov, int cnt);
 /* Reads exactly len bytes. 0, -ENODATA at a clean end before the first byte, -EPIPE when
  * the channel ends part way, -ETIMEDOUT when the peer sends nothing for the timeout,
  * -ECANCELED, or another negative errno. */
@@ -127,6 +131,10 @@ int vfm_enc_section(struct vfm_chan *ch, uint8_t type, uint32_t section_id);
 int vfm_enc_marker(struct vfm_chan *ch, uint64_t marker);
 /* DEV_DATA_STATE, be64 len, the bytes. */
 int vfm_enc_data(struct vfm_chan *ch, const void *buf, uint64_t len);
+/* The same for bytes in pieces: one block of len bytes, iov[0] to iov[cnt - 1] (at most
+ * VFM_ENC_MAX_IOV of them, len in all: -EINVAL otherwise). */
+#define VFM_ENC_MAX_IOV 64
+int vfm_enc_data_iov(struct vfm_chan *ch, const struct iovec *iov, int cnt, uint64_t len);
 int vfm_enc_footer(struct vfm_chan *ch, uint32_t section_id);
 int vfm_enc_eof(struct vfm_chan *ch);
 

@@ -14,6 +14,8 @@
  * Spec string (comma separated, the leading "testdev" optional):
  *   size=64M seed=7 dirty-rate=32M p2p=off pre-copy=off enomsg=off
  *   precopy-v2=off  refuse the PRECOPY_INFOv2 opt-in (ENOTTY), as a kernel before 7.1
+ *   zero-copy=off  neither lend saved bytes in place nor take restored bytes in place
+ *                  (the save_iov and load_at callbacks of device.h): every byte copied
  *   reinit-at=K  once the pre-copy stream has passed byte K, re-initialise: every chunk
  *                already sent is new initial data (REINIT to a client that opted in,
  *                dirty bytes to one that did not; doc/uapi-7.x.md)
@@ -75,6 +77,7 @@ struct vfm_testdev_config {
 	int64_t corrupt_at;    /* -1 = off */
 	bool reject_load;
 	uint32_t violations; /* bug=: enum vfm_violation bits */
+	bool zero_copy;	     /* lends its memory to the host side (save_iov, load_at; default) */
 };
 
 struct vfm_testdev;

@@ -300,6 +300,67 @@ out:
 	return n;
 }
 
+ssize_t vfm_device_read_iov(struct vfm_device *dev, vfm_session_id sid, struct iovec *iov, int *cnt,
+			    size_t len)
+{
+	int room = *cnt;
+	ssize_t n;
+	int rc;
+
+	*cnt = 0;
+	if (!dev->ops->save_iov || dev->cfg.violations)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&dev->lock);
+	dev->reason[0] = '\0';
+	rc = check_session(dev, sid, SESSION_SAVE);
+	if (rc) {
+		n = rc;
+	} else if (len == 0 || room <= 0 ||
+		   (dev->end_of_stream && dev->state == VFM_STATE_STOP_COPY)) {
+		n = 0;
+	} else {
+		*cnt = room;
+		n = dev->ops->save_iov(dev->opaque, iov, cnt, len);
+		if (n > (ssize_t)len || *cnt < 0 || *cnt > room || (n > 0 && *cnt == 0))
+			n = -EIO;
+		if (n <= 0)
+			*cnt = 0;
+		if (n == 0 && dev->state == VFM_STATE_STOP_COPY)
+			dev->end_of_stream = true;
+		else if (n == 0 && dev->cfg.precopy_end_enomsg)
+			n = -ENOMSG;
+	}
+	if (n > 0)
+		dev->session_read += (uint64_t)n;
+	pthread_mutex_unlock(&dev->lock);
+	return n;
+}
+
+ssize_t vfm_device_write_at(struct vfm_device *dev, vfm_session_id sid, void **at, size_t len)
+{
+	ssize_t n;
+	int rc;
+
+	*at = NULL;
+	if (!dev->ops->load_at)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&dev->lock);
+	dev->reason[0] = '\0';
+	rc = check_session(dev, sid, SESSION_RESUME);
+	if (rc)
+		n = rc;
+	else if (len == 0)
+		n = 0;
+	else
+		n = dev->ops->load_at(dev->opaque, at, len);
+	if (n > (ssize_t)len || (n == 0 && len))
+		n = -EIO;
+	if (n < 0)
+		*at = NULL;
+	pthread_mutex_unlock(&dev->lock);
+	return n;
+}
+
 ssize_t vfm_device_write(struct vfm_device *dev, vfm_session_id sid, const void *buf, size_t len)
 {
 	ssize_t n;

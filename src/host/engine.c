@@ -334,6 +334,11 @@ struct pump {
 	const volatile sig_atomic_t *cancel;
 };
 
+static bool pump_round_over(const struct pump *p)
+{
+	return (p->budget && p->read >= p->budget) || (p->deadline && vfm_now() > p->deadline);
+}
+
 static void *pump_reader(void *arg)
 {
 	struct pump *p = arg;
@@ -352,8 +357,7 @@ static void *pump_reader(void *arg)
 		}
 		pthread_mutex_unlock(&p->lock);
 		s = &p->slot[next];
-		if ((p->budget && p->read >= p->budget) ||
-		    (p->deadline && vfm_now() > p->deadline)) {
+		if (pump_round_over(p)) {
 			n = 0;
 		} else {
 			do {
@@ -387,6 +391,48 @@ static void pump_free(struct pump *p)
 	pthread_mutex_destroy(&p->lock);
 }
 
+static int read_failed(struct run *r, struct vfm_session *src, int rc)
+{
+	char why[256];
+
+	if (rc == -ECANCELED)
+		return run_fail(r, rc, "migration cancelled");
+	return run_fail(r, rc, "%s: reading the device's state failed: %s", vfm_handle_name(src->h),
+			vfm_handle_explain(src->h, rc, why, sizeof(why)));
+}
+
+/* A device that lends its bytes in place: each piece is handed on as it is read, with no
+ * copy and no thread. 1 when the device does not lend (any more): the rest is read with
+ * copies. */
+static int pump_lent(struct run *r, struct pump *p, block_sink sink, void *ctx)
+{
+	struct iovec iov[VFM_ENC_MAX_IOV];
+
+	for (;;) {
+		int cnt = VFM_ENC_MAX_IOV, rc;
+		ssize_t n;
+
+		if (pump_round_over(p))
+			return 0;
+		if (p->cancel && *p->cancel)
+			return read_failed(r, p->src, -ECANCELED);
+		n = vfm_session_read_iov(p->src, iov, &cnt, p->buf_size);
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n == -EOPNOTSUPP)
+			return 1;
+		if (n == 0 || n == -ENOMSG)
+			return 0;
+		if (n < 0)
+			return read_failed(r, p->src, (int)n);
+		rc = sink(ctx, iov, cnt, (size_t)n);
+		if (rc)
+			return rc;
+		run_moved(r, (uint64_t)n);
+		p->read += (uint64_t)n;
+	}
+}
+
 int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64_t budget,
 		 block_sink sink, void *ctx)
 {
@@ -396,9 +442,11 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64
 			 .deadline = budget ? vfm_now() + PUMP_ROUND_S : 0,
 			 .cancel = r->opts->cancel};
 	pthread_t thread;
-	char why[256];
-	int rc = 0;
+	int rc = pump_lent(r, &p, sink, ctx);
 
+	if (rc != 1)
+		return rc;
+	rc = 0;
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	for (unsigned i = 0; i < PUMP_SLOTS; i++) {
@@ -421,18 +469,13 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64
 		s = &p.slot[p.head];
 		pthread_mutex_unlock(&p.lock);
 		if (s->len < 0) {
-			rc = (int)s->len;
-			if (rc == -ECANCELED)
-				run_fail(r, rc, "migration cancelled");
-			else
-				run_fail(r, rc, "%s: reading the device's state failed: %s",
-					 vfm_handle_name(src->h),
-					 vfm_handle_explain(src->h, rc, why, sizeof(why)));
+			rc = read_failed(r, src, (int)s->len);
 			break;
 		}
 		if (s->len == 0)
 			break;
-		rc = sink(ctx, s->buf, (size_t)s->len);
+		rc = sink(ctx, &(struct iovec){.iov_base = s->buf, .iov_len = (size_t)s->len}, 1,
+			  (size_t)s->len);
 		if (rc)
 			break;
 		run_moved(r, (uint64_t)s->len);

@@ -59,11 +59,13 @@ int set_state_recover(struct run *r, struct vfm_handle *h, uint32_t state, uint3
 		      struct vfm_session **opened);
 
 /*
- * Reads a saving session on a helper thread while the calling thread hands each block to
- * `sink`, until the (temporary) end of the stream or, with a budget, after about that
- * many bytes. Returns 0, or the first error.
+ * Reads a saving session until the (temporary) end of the stream or, with a budget, after
+ * about that many bytes, and hands each block (len bytes in cnt pieces) to `sink`. A
+ * device that lends its bytes in place (vfm_session_read_iov) is read and handed on in
+ * turn, without a copy; any other is read on a helper thread while the calling thread
+ * hands on what it read. Returns 0, or the first error.
  */
-typedef int (*block_sink)(void *ctx, const void *buf, size_t len);
+typedef int (*block_sink)(void *ctx, const struct iovec *iov, int cnt, size_t len);
 int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64_t budget,
 		 block_sink sink, void *ctx);
 
@@ -76,7 +78,7 @@ struct sink;
 struct sink_ops {
 	int (*setup)(struct sink *s, struct run *r, size_t n);
 	int (*part_begin)(struct sink *s, size_t i);
-	int (*block)(struct sink *s, size_t i, const void *buf, size_t len);
+	int (*block)(struct sink *s, size_t i, const struct iovec *iov, int cnt, size_t len);
 	int (*part_end)(struct sink *s, size_t i, bool init_data_sent);
 	/* Non-blocking: has the destination loaded device i's initial data? */
 	int (*acked)(struct sink *s, size_t i, bool *yes);

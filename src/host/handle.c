@@ -170,6 +170,23 @@ int vfm_session_write_all(struct vfm_session *s, const void *buf, size_t len)
 	return 0;
 }
 
+ssize_t vfm_session_read_iov(struct vfm_session *s, struct iovec *iov, int *cnt, size_t len)
+{
+	if (!s->h->ops->read_iov) {
+		*cnt = 0;
+		return -EOPNOTSUPP;
+	}
+	return s->h->ops->read_iov(s, iov, cnt, len);
+}
+
+ssize_t vfm_session_write_at(struct vfm_session *s, void **at, size_t len)
+{
+	*at = NULL;
+	if (!s->h->ops->write_at)
+		return -EOPNOTSUPP;
+	return s->h->ops->write_at(s, at, len);
+}
+
 int vfm_session_precopy_info(struct vfm_session *s, uint64_t *initial, uint64_t *dirty)
 {
 	uint32_t flags = 0;

@@ -225,6 +225,25 @@ static int side_read(struct side *sd, void *buf, size_t len, const char *what)
 	return 0;
 }
 
+/*
+ * Where the next bytes of a block for session s go, at most `left` and `size`: into the
+ * device's own memory when it offers it (vfm_session_write_at), else into buf. Returns how
+ * many bytes go to *to, or a negative errno.
+ */
+static ssize_t place_for(struct vfm_session *s, uint8_t *buf, size_t size, uint64_t left, void **to)
+{
+	size_t want = (size_t)VFM_MIN(left, (uint64_t)size);
+	void *at = NULL;
+	ssize_t n = vfm_session_write_at(s, &at, want);
+
+	*to = buf;
+	if (n == -EOPNOTSUPP)
+		return (ssize_t)want;
+	if (n > 0 && at)
+		*to = at;
+	return n;
+}
+
 static int side_blocks(struct side *sd, uint8_t *buf, size_t size)
 {
 	struct vfm_session *s = sd->l->sess[sd->dev];
@@ -248,16 +267,19 @@ static int side_blocks(struct side *sd, uint8_t *buf, size_t size)
 		if (len > VFM_STREAM_MAX_BLOCK)
 			return side_fail(sd, -EBADMSG, "block size over the limit");
 		while (len) {
-			size_t n = (size_t)VFM_MIN(len, (uint64_t)size);
+			void *to;
+			ssize_t n = place_for(s, buf, size, len, &to);
 
-			rc = side_read(sd, buf, n, "reading a block");
+			if (n < 0)
+				return side_fail(sd, (int)n, "writing the device's state");
+			rc = side_read(sd, to, (size_t)n, "reading a block");
 			if (rc)
 				return rc;
-			rc = vfm_session_write_all(s, buf, n);
+			rc = vfm_session_write_all(s, to, (size_t)n);
 			if (rc)
 				return side_fail(sd, rc, "writing the device's state");
-			run_moved(sd->l->r, n);
-			len -= n;
+			run_moved(sd->l->r, (uint64_t)n);
+			len -= (uint64_t)n;
 		}
 	}
 }
@@ -436,45 +458,74 @@ static int load_ram(struct loader *l, const struct vfm_ev *ev, struct dst_ram *r
 	return 0;
 }
 
-static int load_block(struct loader *l, const struct vfm_ev *ev, uint32_t dev)
+/* One writer per device: once its side channel has it, the main channel may not; while
+ * the main channel writes (into the device's own memory, maybe), the side waits. */
+static bool main_take(struct loader *l, uint32_t dev)
 {
-	struct vfm_session *s = l->sess[dev];
-	uint64_t left = ev->size;
+	bool claimed;
+
+	pthread_mutex_lock(&l->lock);
+	claimed = l->claimed[dev];
+	l->main_busy[dev] = !claimed;
+	pthread_mutex_unlock(&l->lock);
+	return !claimed;
+}
+
+static void main_release(struct loader *l, uint32_t dev, uint64_t written)
+{
+	pthread_mutex_lock(&l->lock);
+	l->main_busy[dev] = false;
+	l->written[dev] += written;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* The next piece of a block, at most `left` bytes, read to where the device wants it and
+ * written; *moved gets its size. */
+static int load_piece(struct loader *l, struct vfm_session *s, uint64_t left, uint64_t *moved)
+{
 	char why[256];
+	void *to;
+	ssize_t n = place_for(s, l->buf, l->buf_size, left, &to);
+	int rc;
 
-	while (left) {
-		ssize_t n = vfm_dec_data(&l->dec, l->buf, l->buf_size);
-		bool claimed;
-		int rc;
-
-		if (n <= 0)
-			return dec_fail(l, n < 0 ? (int)n : -EPIPE);
-		/* One writer per device: once its side channel has it, the main may not. */
-		pthread_mutex_lock(&l->lock);
-		claimed = l->claimed[dev];
-		l->main_busy[dev] = !claimed;
-		pthread_mutex_unlock(&l->lock);
-		if (claimed)
-			return run_fail(l->r, -EBADMSG,
-					"stream offset %llu: data of device %u on the main channel "
-					"while its side channel carries its stop-copy data",
-					(unsigned long long)ev->offset, dev);
-		rc = vfm_session_write_all(s, l->buf, (size_t)n);
-		pthread_mutex_lock(&l->lock);
-		l->main_busy[dev] = false;
-		if (!rc)
-			l->written[dev] += (uint64_t)n;
-		pthread_cond_broadcast(&l->cond);
-		pthread_mutex_unlock(&l->lock);
-		if (rc)
-			return run_fail(
-				l->r, rc,
+	if (n < 0)
+		return run_fail(l->r, (int)n, "%s: no place for the state (stream offset %llu): %s",
+				vfm_handle_name(s->h), (unsigned long long)l->dec.ch->pos,
+				vfm_handle_explain(s->h, (int)n, why, sizeof(why)));
+	n = vfm_dec_data(&l->dec, to, (size_t)n);
+	if (n <= 0)
+		return dec_fail(l, n < 0 ? (int)n : -EPIPE);
+	rc = vfm_session_write_all(s, to, (size_t)n);
+	if (rc)
+		return run_fail(l->r, rc,
 				"%s: writing %zd bytes of state (stream offset %llu) failed: %s",
 				vfm_handle_name(s->h), n,
 				(unsigned long long)(l->dec.ch->pos - (uint64_t)n),
 				vfm_handle_explain(s->h, rc, why, sizeof(why)));
-		left -= (uint64_t)n;
-		run_moved(l->r, (uint64_t)n);
+	*moved = (uint64_t)n;
+	return 0;
+}
+
+static int load_block(struct loader *l, const struct vfm_ev *ev, uint32_t dev)
+{
+	uint64_t left = ev->size;
+
+	while (left) {
+		uint64_t moved = 0;
+		int rc;
+
+		if (!main_take(l, dev))
+			return run_fail(l->r, -EBADMSG,
+					"stream offset %llu: data of device %u on the main channel "
+					"while its side channel carries its stop-copy data",
+					(unsigned long long)ev->offset, dev);
+		rc = load_piece(l, l->sess[dev], left, &moved);
+		main_release(l, dev, moved);
+		if (rc)
+			return rc;
+		left -= moved;
+		run_moved(l->r, moved);
 		touch(l);
 		if (run_cancelled(l->r))
 			return run_fail(l->r, -ECANCELED, "migration cancelled");

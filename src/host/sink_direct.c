@@ -51,11 +51,14 @@ static int d_part_end(struct sink *s, size_t i, bool init_data_sent)
 	return 0;
 }
 
-static int d_block(struct sink *s, size_t i, const void *buf, size_t len)
+static int d_block(struct sink *s, size_t i, const struct iovec *iov, int cnt, size_t len)
 {
 	struct vfm_handle *h = s->dst[i];
 	char why[256];
-	int rc = vfm_session_write_all(s->in[i], buf, len);
+	int rc = 0;
+
+	for (int k = 0; k < cnt && !rc; k++)
+		rc = vfm_session_write_all(s->in[i], iov[k].iov_base, iov[k].iov_len);
 
 	if (rc)
 		return run_fail(s->r, rc, "%s: writing %zu bytes of state failed: %s",

@@ -93,15 +93,15 @@ static int s_part_begin(struct sink *s, size_t i)
 	return rc ? chan_fail(s, rc) : 0;
 }
 
-static int s_block(struct sink *s, size_t i, const void *buf, size_t len)
+static int s_block(struct sink *s, size_t i, const struct iovec *iov, int cnt, size_t len)
 {
 	int rc;
 
 	if (s->side_active[i]) {
-		rc = vfm_enc_data(&s->side[i], buf, len);
+		rc = vfm_enc_data_iov(&s->side[i], iov, cnt, len);
 		return rc ? side_fail(s, i, rc) : 0;
 	}
-	rc = vfm_enc_data(s->ch, buf, len);
+	rc = vfm_enc_data_iov(s->ch, iov, cnt, len);
 	s->main_bytes[i] += len;
 	return rc ? chan_fail(s, rc) : 0;
 }

@@ -182,7 +182,7 @@ struct precopy_sink {
 };
 
 /* Opens the device's PART section at its first block of the round. */
-static int precopy_block(void *ctx, const void *buf, size_t len)
+static int precopy_block(void *ctx, const struct iovec *iov, int cnt, size_t len)
 {
 	struct precopy_sink *ps = ctx;
 	struct sink *sink = ps->s->sink;
@@ -195,7 +195,7 @@ static int precopy_block(void *ctx, const void *buf, size_t len)
 		ps->open = true;
 	}
 	ps->got += len;
-	return sink->ops->block(sink, ps->d->index, buf, len);
+	return sink->ops->block(sink, ps->d->index, iov, cnt, len);
 }
 
 /*
@@ -528,10 +528,10 @@ static int src_ram_final(struct source *s)
 	return 0;
 }
 
-static int to_sink(void *ctx, const void *buf, size_t len)
+static int to_sink(void *ctx, const struct iovec *iov, int cnt, size_t len)
 {
 	struct src_dev *d = ctx;
-	int rc = d->sink->ops->block(d->sink, d->index, buf, len);
+	int rc = d->sink->ops->block(d->sink, d->index, iov, cnt, len);
 
 	if (!rc)
 		d->stop_copy_bytes += len;

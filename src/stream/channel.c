@@ -149,6 +149,11 @@ int vfm_chan_write(struct vfm_chan *ch, const void *buf, size_t len)
 	return chan_writev(ch, &iov, 1);
 }
 
+int vfm_chan_writev(struct vfm_chan *ch, struct iovec *iov, int cnt)
+{
+	return chan_writev(ch, iov, cnt);
+}
+
 int vfm_chan_write2(struct vfm_chan *ch, const void *a, size_t alen, const void *b, size_t blen)
 {
 	struct iovec iov[2] = {

@@ -67,6 +67,30 @@ int vfm_enc_data(struct vfm_chan *ch, const void *buf, uint64_t len)
 	return vfm_chan_write2(ch, b, sizeof(b), buf, (size_t)len);
 }
 
+int vfm_enc_data_iov(struct vfm_chan *ch, const struct iovec *iov, int cnt, uint64_t len)
+{
+	struct iovec v[VFM_ENC_MAX_IOV + 1];
+	uint64_t sum = 0;
+	uint8_t b[16];
+
+	if (cnt < 0 || cnt > VFM_ENC_MAX_IOV)
+		return vfm_errf(ch->err, sizeof(ch->err), -EINVAL, "%d pieces in one data block",
+				cnt);
+	for (int i = 0; i < cnt; i++) {
+		sum += iov[i].iov_len;
+		v[i + 1] = iov[i];
+	}
+	if (sum != len)
+		return vfm_errf(ch->err, sizeof(ch->err), -EINVAL,
+				"data block of %llu bytes in pieces of %llu",
+				(unsigned long long)len, (unsigned long long)sum);
+	vfm_put_be64(b, VFM_MIG_FLAG_DEV_DATA_STATE);
+	vfm_put_be64(b + 8, len);
+	v[0].iov_base = b;
+	v[0].iov_len = sizeof(b);
+	return vfm_chan_writev(ch, v, cnt + 1);
+}
+
 int vfm_enc_footer(struct vfm_chan *ch, uint32_t section_id)
 {
 	uint8_t b[5];

@@ -25,6 +25,7 @@ END_OF_STATE = 0xFFFFFFFFEF100001
 DATA = 0xFFFFFFFFEF100004
 CTL = b"VMC1"
 CTL_READY, CTL_COMMIT, CTL_ABORT = 2, 3, 4
+TD_HEADER, TD_DATA = 0x54440001, 0x54440002  # the sample device's records (testdev.h)
 
 
 def marker(m):
@@ -106,9 +107,13 @@ def main():
             main_ch.sendall(section(END, 1) + marker(END_OF_STATE) + footer(1) + bytes([EOF]))
         else:
             # the side channel takes the device (nothing before it on the main channel)
-            # and begins a block it never finishes; then the main channel writes too
+            # and begins a block it never finishes, with a valid start of the 64 KiB
+            # sample device's state (its HEADER record, then chunk 0's DATA record cut
+            # short) that the device takes and waits on; then the main channel writes too
+            records = (struct.pack("<IIQ", TD_HEADER, 0, 65536) +
+                       struct.pack("<IIQ", TD_DATA, 65536, 0) + b"\x00" * 480)
             sd.sendall(struct.pack(">Q", 0) + marker(DATA) + struct.pack(">Q", 65536) +
-                       b"\x00" * 512)
+                       records)
             time.sleep(0.5)
             main_ch.sendall(section(PART, 1) + marker(DATA) + struct.pack(">Q", 4096) +
                             b"\x00" * 4096 + marker(END_OF_STATE) + footer(1))

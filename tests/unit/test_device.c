@@ -110,9 +110,48 @@ static ssize_t s_load(void *opaque, const void *buf, size_t len)
 	d->load_calls++;
 	if (d->loaded_len + len > sizeof(d->loaded))
 		return -ENOSPC;
-	memcpy(d->loaded + d->loaded_len, buf, len);
+	if (buf != d->loaded + d->loaded_len) /* in place after s_load_at */
+		memcpy(d->loaded + d->loaded_len, buf, len);
 	d->loaded_len += len;
 	return (ssize_t)len;
+}
+
+/* Zero copy: lends the content in pieces of at most 77 bytes, where it lies. */
+static ssize_t s_save_iov(void *opaque, struct iovec *iov, int *cnt, size_t len)
+{
+	struct sdev *d = opaque;
+	size_t limit = vfm_state_is_precopy(d->state) ? d->avail_pre : CONTENT, done = 0;
+	int used = 0;
+
+	while (used < *cnt && done < len && d->pos < limit) {
+		size_t n = limit - d->pos;
+
+		n = n > 77 ? 77 : n;
+		n = n > len - done ? len - done : n;
+		iov[used].iov_base = d->content + d->pos;
+		iov[used++].iov_len = n;
+		d->pos += n;
+		done += n;
+	}
+	*cnt = used;
+	return (ssize_t)done;
+}
+
+/* Zero copy: the first 7 bytes through load's copy, the rest straight into `loaded`. */
+static ssize_t s_load_at(void *opaque, void **at, size_t len)
+{
+	struct sdev *d = opaque;
+
+	if (d->loaded_len < 7) {
+		*at = NULL;
+		return (ssize_t)(len < 7 - d->loaded_len ? len : 7 - d->loaded_len);
+	}
+	if (d->loaded_len >= sizeof(d->loaded))
+		return -ENOSPC;
+	*at = d->loaded + d->loaded_len;
+	return (ssize_t)(len < sizeof(d->loaded) - d->loaded_len
+				 ? len
+				 : sizeof(d->loaded) - d->loaded_len);
 }
 
 static int s_data_size(void *opaque, uint64_t *len)
@@ -182,6 +221,17 @@ static const struct vfm_device_ops s_ops = {
 	.data_size = s_data_size,
 	.precopy_info = s_precopy_info,
 	.reset = s_reset,
+};
+
+static const struct vfm_device_ops s_ops_zc = {
+	.step = s_step,
+	.save = s_save,
+	.load = s_load,
+	.data_size = s_data_size,
+	.precopy_info = s_precopy_info,
+	.reset = s_reset,
+	.save_iov = s_save_iov,
+	.load_at = s_load_at,
 };
 
 static const struct vfm_device_ops s_ops_log = {
@@ -410,6 +460,121 @@ static void test_stop_copy_end_of_stream(void **st)
 		assert_int_equal(vfm_device_read(d->dev, sid, buf, 0), 0);
 		sdev_free(d);
 	}
+}
+
+/* Zero copy absent: both forms say so, and the device is untouched. */
+static void test_zero_copy_absent(void **st)
+{
+	struct sdev *d = sdev_new(7, true);
+	struct iovec iov[4];
+	vfm_session_id sid;
+	int cnt = 4;
+	void *at = &cnt;
+
+	(void)st;
+	drive(d, VFM_STATE_STOP_COPY, &sid);
+	assert_int_equal(vfm_device_read_iov(d->dev, sid, iov, &cnt, 100), -EOPNOTSUPP);
+	assert_int_equal(cnt, 0);
+	assert_int_equal(d->pos, 0);
+	drive(d, VFM_STATE_STOP, NULL);
+	drive(d, VFM_STATE_RESUMING, &sid);
+	assert_int_equal(vfm_device_write_at(d->dev, sid, &at, 100), -EOPNOTSUPP);
+	assert_null(at);
+	sdev_free(d);
+}
+
+/* Lent reads: the same bytes as reads, the same end of stream, the same session rules. */
+static void test_zero_copy_read(void **st)
+{
+	(void)st;
+	for (int enomsg = 0; enomsg < 2; enomsg++) {
+		struct sdev *d = sdev_new_ops(7, enomsg, &s_ops_zc);
+		uint8_t got[CONTENT];
+		struct iovec iov[3];
+		vfm_session_id sid, old;
+		size_t have = 0;
+		ssize_t n;
+		int cnt;
+
+		/* PRE_COPY: the temporary end as read() has it */
+		drive(d, VFM_STATE_PRE_COPY, &sid);
+		do {
+			cnt = 3;
+			n = vfm_device_read_iov(d->dev, sid, iov, &cnt, 100);
+			for (int i = 0; n > 0 && i < cnt; i++) {
+				memcpy(got + have, iov[i].iov_base, iov[i].iov_len);
+				have += iov[i].iov_len;
+			}
+			assert_true(n <= 100 && cnt <= 3);
+		} while (n > 0);
+		assert_int_equal(n, enomsg ? -ENOMSG : 0);
+		assert_int_equal(have, PRE_LEN);
+		/* on into STOP_COPY with the same session, to the end */
+		drive(d, VFM_STATE_STOP_COPY, NULL);
+		do {
+			cnt = 3;
+			n = vfm_device_read_iov(d->dev, sid, iov, &cnt, 100);
+			for (int i = 0; n > 0 && i < cnt; i++) {
+				memcpy(got + have, iov[i].iov_base, iov[i].iov_len);
+				have += iov[i].iov_len;
+			}
+		} while (n > 0);
+		assert_int_equal(n, 0);
+		assert_int_equal(cnt, 0);
+		assert_int_equal(have, CONTENT);
+		assert_memory_equal(got, d->content, CONTENT);
+		cnt = 3;
+		assert_int_equal(vfm_device_read_iov(d->dev, sid, iov, &cnt, 100), 0);
+		/* an ended session, and the wrong direction */
+		old = sid;
+		drive(d, VFM_STATE_STOP, NULL);
+		cnt = 3;
+		assert_int_equal(vfm_device_read_iov(d->dev, old, iov, &cnt, 100), -ENODEV);
+		drive(d, VFM_STATE_RESUMING, &sid);
+		cnt = 3;
+		assert_int_equal(vfm_device_read_iov(d->dev, sid, iov, &cnt, 100), -EBADF);
+		assert_int_equal(cnt, 0);
+		sdev_free(d);
+	}
+}
+
+/* Writes in place: where the device says, some through load's copy, and the result is
+ * what a plain write gives (RESUMING -> STOP validates it). */
+static void test_zero_copy_write(void **st)
+{
+	struct sdev *d = sdev_new_ops(7, true, &s_ops_zc);
+	vfm_session_id sid, save;
+	size_t done = 0, copied = 0;
+	struct iovec iov[1];
+	int cnt = 1;
+	void *at;
+
+	(void)st;
+	drive(d, VFM_STATE_RESUMING, &sid);
+	while (done < CONTENT) {
+		ssize_t n = vfm_device_write_at(d->dev, sid, &at,
+						CONTENT - done > 100 ? 100 : CONTENT - done);
+
+		assert_true(n > 0 && n <= 100);
+		if (at)
+			memcpy(at, d->content + done, (size_t)n);
+		else
+			copied += (size_t)n;
+		assert_int_equal(
+			vfm_device_write(d->dev, sid, at ? at : d->content + done, (size_t)n), n);
+		done += (size_t)n;
+	}
+	assert_int_equal(copied, 7);
+	assert_int_equal(vfm_device_write_at(d->dev, sid, &at, 0), 0);
+	d->lenient = false;
+	assert_int_equal(vfm_device_set_state(d->dev, VFM_STATE_STOP, NULL), 0);
+	/* the wrong direction */
+	drive(d, VFM_STATE_STOP_COPY, &save);
+	at = &cnt;
+	assert_int_equal(vfm_device_write_at(d->dev, save, &at, 10), -EBADF);
+	assert_null(at);
+	assert_int_equal(vfm_device_read_iov(d->dev, save, iov, &cnt, 10), 10);
+	sdev_free(d);
 }
 
 /* PRE_COPY: the temporary end reads -ENOMSG (or 0 with precopy_end_enomsg false), and
@@ -1184,6 +1349,9 @@ int main(void)
 		cmocka_unit_test(test_set_same_state),
 		cmocka_unit_test(test_stop_copy_end_of_stream),
 		cmocka_unit_test(test_precopy_temporary_end),
+		cmocka_unit_test(test_zero_copy_absent),
+		cmocka_unit_test(test_zero_copy_read),
+		cmocka_unit_test(test_zero_copy_write),
 		cmocka_unit_test(test_saving_group_one_stream),
 		cmocka_unit_test(test_sessions_end_on_four_arcs),
 		cmocka_unit_test(test_only_ending_arcs_end),
