@@ -349,13 +349,14 @@ static double tls_bound(double cpu_src, double cpu_dst, double aead)
 static void tcp_section(int runs)
 {
 	const struct bench_case *plain = extra_case("tcp"), *tls = extra_case("tcp-tls");
-	static struct tcp_row state, clear, enc;
+	const struct bench_case *copy = extra_case("tcp-copy");
+	static struct tcp_row state, clear, copied, enc;
 	double hot[32], aead = bench_aead_gbps(), m_hot, m_state, m_clear;
 	struct bench_result r;
 	int n = 0;
 
 	runs = runs > 32 ? 32 : runs;
-	for (int k = 0; k < runs && plain && tls; k++) {
+	for (int k = 0; k < runs && plain && tls && copy; k++) {
 		hot[n] = tcp_loopback_gbps();
 		if (bench_tcp_state_gbps(1ull << 30, &r) || !r.seconds)
 			break;
@@ -363,6 +364,9 @@ static void tcp_section(int runs)
 		if (bench_in_child(plain, 1ull << 30, &r) || !r.seconds)
 			break;
 		tcp_note(&clear, n, &r);
+		if (bench_in_child(copy, 1ull << 30, &r) || !r.seconds)
+			break;
+		tcp_note(&copied, n, &r);
 		if (bench_in_child(tls, 1ull << 30, &r) || !r.seconds)
 			break;
 		tcp_note(&enc, n++, &r);
@@ -385,6 +389,8 @@ static void tcp_section(int runs)
 	tcp_print("TCP loopback, 1 GiB of memory into 1 GiB of memory, 1 MiB writes", &state, n,
 		  m_hot, m_state, 0);
 	tcp_print("send -> receive, in clear", &clear, n, m_hot, m_state, m_clear);
+	tcp_print("send -> receive, in clear, every byte copied (zero-copy=off)", &copied, n, m_hot,
+		  m_state, m_clear);
 	tcp_print("send -> receive, TLS 1.3 x509 (AES-128-GCM)", &enc, n, m_hot, m_state, m_clear);
 	if (aead > 0) {
 		double b = tls_bound(median(clear.cpu_src, n), median(clear.cpu_dst, n), aead);

@@ -115,7 +115,8 @@ static int one_device(uint64_t size, struct bench_result *res)
 
 /* The child: its own device, says so on `ready`, then vfm_receive_listen on lfd, then
  * the CPU seconds that took on `ready`; exits 0 on success. */
-static void receive_child(uint64_t size, int lfd, int ready, const struct vfm_tls_opts *tls)
+static void receive_child(uint64_t size, const char *extra, int lfd, int ready,
+			  const struct vfm_tls_opts *tls)
 {
 	struct vfm_mig_opts opts = {.tls = tls};
 	struct vfm_mig_stats st;
@@ -123,7 +124,7 @@ static void receive_child(uint64_t size, int lfd, int ready, const struct vfm_tl
 	char err[VFM_ERR_LEN];
 	double cpu;
 
-	if (open_local(size, 2, "", &h) || write(ready, "r", 1) != 1)
+	if (open_local(size, 2, extra, &h) || write(ready, "r", 1) != 1)
 		_exit(1);
 	cpu = bench_cpu_s();
 	if (vfm_receive_listen(&h, 1, lfd, 30000, &opts, &st, err, sizeof(err))) {
@@ -142,7 +143,8 @@ static void receive_child(uint64_t size, int lfd, int ready, const struct vfm_tl
  * two processes (with both ends in one, OpenSSL's shared state makes their threads
  * contend in a way two hosts never do).
  */
-static int tcp_run(uint64_t size, const struct vfm_tls_opts *tls, struct bench_result *res)
+static int tcp_run(uint64_t size, const char *extra, const struct vfm_tls_opts *tls,
+		   struct bench_result *res)
 {
 	struct vfm_mig_opts opts = {.precopy = false, .tls = tls};
 	struct vfm_chan dummy;
@@ -155,12 +157,12 @@ static int tcp_run(uint64_t size, const struct vfm_tls_opts *tls, struct bench_r
 	char c;
 
 	snprintf(uri, sizeof(uri), "tcp:127.0.0.1:%d", 20000 + (int)(getpid() % 20000));
-	if (open_local(size, 1, "", &a) || vfm_chan_listen(uri, &lfd, &dummy, err, sizeof(err)) ||
-	    pipe(p))
+	if (open_local(size, 1, extra, &a) ||
+	    vfm_chan_listen(uri, &lfd, &dummy, err, sizeof(err)) || pipe(p))
 		return -1;
 	pid = fork();
 	if (pid == 0)
-		receive_child(size, lfd, p[1], tls);
+		receive_child(size, extra, lfd, p[1], tls);
 	close(lfd);
 	close(p[1]);
 	/* The clock starts once the destination's device exists, as in the other cases. */
@@ -183,7 +185,13 @@ static int tcp_run(uint64_t size, const struct vfm_tls_opts *tls, struct bench_r
 
 static int tcp_case(uint64_t size, struct bench_result *res)
 {
-	return tcp_run(size, NULL, res);
+	return tcp_run(size, "", NULL, res);
+}
+
+/* The same with every byte copied, as a device behind a data fd has it. */
+static int tcp_copy_case(uint64_t size, struct bench_result *res)
+{
+	return tcp_run(size, ",zero-copy=off", NULL, res);
 }
 
 /* x509 credentials in QEMU's layout for 127.0.0.1, made by bench/run.sh. */
@@ -193,7 +201,7 @@ static int tcp_tls_case(uint64_t size, struct bench_result *res)
 
 	if (!tls.x509_dir)
 		return fprintf(stderr, "tcp-tls: VFM_BENCH_TLS_DIR names no credentials\n"), -1;
-	return tcp_run(size, &tls, res);
+	return tcp_run(size, "", &tls, res);
 }
 
 /* ---- vfio-user: servers in their own processes --------------------------------------- */
@@ -437,6 +445,7 @@ static const struct bench_case cases[] = {
 	{"one", "1 device, stop-copy", one_device, "1G"},
 	{"four", "4 devices of 1/4 the size each, in parallel", four_devices, "1G"},
 	{"tcp", "send -> TCP loopback -> receive", tcp_case, "1G"},
+	{"tcp-copy", "send -> TCP loopback -> receive, zero-copy=off", tcp_copy_case, "1G"},
 	{"tcp-tls", "send -> TCP loopback -> receive, TLS 1.3 (x509)", tcp_tls_case, "1G"},
 };
 
