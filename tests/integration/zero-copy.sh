@@ -68,7 +68,7 @@ tcp_case "TCP with pre-copy under a workload" 48M on on
 # Under TLS the socket holds ciphertext: the receiver looks for the source's control
 # messages in the decrypted stream only (a ciphertext byte that happened to be 'V' was
 # once taken for one). Large enough that a misreading would surely have struck.
-printf 'zc:%s\n' "$(openssl rand -hex 32)" >"$TMP/keys.psk"
+printf 'qemu:%s\n' "$(openssl rand -hex 32)" >"$TMP/keys.psk"
 MIG_OPTS=--no-precopy SRC_EXTRA=
 tcp_case "TLS (PSK), 512 MiB, zero copy both sides" 512M on on --tls-psk "$TMP/keys.psk"
 
