@@ -122,6 +122,8 @@ int vfm_ctl_send_fail(struct vfm_chan *ch, int err, const char *reason);
  * (reason in ch->err), or the channel's error. */
 int vfm_ctl_recv(struct vfm_chan *ch, struct vfm_ctl_msg *msg, int timeout_ms);
 
+/* The most pieces vfm_enc_data_iov() takes for one block. */
+#define VFM_ENC_MAX_IOV 64
 /* Encoder: each call writes one element. 0 or a negative errno (reason in ch->err). */
 int vfm_enc_file_header(struct vfm_chan *ch);
 int vfm_enc_section_start(struct vfm_chan *ch, uint32_t section_id, const char *idstr,
@@ -133,8 +135,8 @@ int vfm_enc_marker(struct vfm_chan *ch, uint64_t marker);
 int vfm_enc_data(struct vfm_chan *ch, const void *buf, uint64_t len);
 /* The same for bytes in pieces: one block of len bytes, iov[0] to iov[cnt - 1] (at most
  * VFM_ENC_MAX_IOV of them, len in all: -EINVAL otherwise). */
-#define VFM_ENC_MAX_IOV 64
 int vfm_enc_data_iov(struct vfm_chan *ch, const struct iovec *iov, int cnt, uint64_t len);
+/* The section's footer; the stream's end. */
 int vfm_enc_footer(struct vfm_chan *ch, uint32_t section_id);
 int vfm_enc_eof(struct vfm_chan *ch);
 
