@@ -35,3 +35,22 @@ if command -v openssl >/dev/null && make_creds >/dev/null 2>&1; then
 	export VFM_BENCH_TLS_DIR=$creds
 fi
 "$build/bench/vfm-bench" "$@"
+
+# The TCP section again with Debian 13's OpenSSL 3.5 (AES-GCM with VAES), from the root
+# the kernel tier caches (never built here): the same binary, run by that root's loader
+# with its libc and libcrypto, and this machine's json-c.
+if [ $# -eq 0 ] || [[ " $* " == *tcp-compare* ]]; then
+	key=$(sha256sum "$here/../scripts/trixie-root.sh" | cut -c1-16)
+	root=${VFM_TRIXIE_CACHE:-$HOME/.cache/vfio-mig/trixie-root}/$key
+	lib=$root/usr/lib/x86_64-linux-gnu
+	json=$(ldd "$build/bench/vfm-bench" | sed -n 's/.*libjson-c.so.[0-9]* => \([^ ]*\).*/\1/p')
+	echo
+	if [ -f "$root/.vfm-complete" ] && [ -f "$lib/libcrypto.so.3" ] && [ -n "$json" ]; then
+		mkdir -p "$creds/lib" && cp "$json" "$creds/lib/"
+		echo "The same TCP section with Debian 13's libcrypto (the kernel tier's cached root):"
+		OPENSSL_CONF=/dev/null "$root/lib64/ld-linux-x86-64.so.2" --library-path "$lib:$creds/lib" \
+			"$build/bench/vfm-bench" --cases tcp-compare | sed -n '/^TCP over loopback/,$p'
+	else
+		echo "TCP section with Debian 13's libcrypto not run: no cached Debian 13 root (make test builds it)"
+	fi
+fi

@@ -80,8 +80,10 @@ struct vfm_testdev {
 	uint64_t *covered; /* one bit per chunk, while loading */
 	uint64_t *sums;	   /* hash of each chunk as last sent or received */
 	uint8_t *stage;	   /* a chunk being sent across several reads */
-	/* record headers lent by one save_iov call, valid until the next callback */
-	uint8_t lent_rec[LEND_RECS][VFM_TESTDEV_REC_SIZE];
+	/* record headers lent by save_iov, for the last two calls (valid until the call
+	 * after next, device.h) */
+	uint8_t lent_rec[2][LEND_RECS][VFM_TESTDEV_REC_SIZE];
+	unsigned lent_set;
 	uint32_t state; /* mirror of the library's state, updated by step() */
 	struct save_cursor sv;
 	struct load_cursor ld;
@@ -479,8 +481,8 @@ static size_t lend_piece(struct vfm_testdev *td, struct iovec *v, unsigned *recs
 
 	if (sv->rec_off < sv->rec_len) {
 		n = VFM_MIN((size_t)(sv->rec_len - sv->rec_off), room);
-		memcpy(td->lent_rec[*recs], sv->rec + sv->rec_off, n);
-		v->iov_base = td->lent_rec[(*recs)++];
+		memcpy(td->lent_rec[td->lent_set][*recs], sv->rec + sv->rec_off, n);
+		v->iov_base = td->lent_rec[td->lent_set][(*recs)++];
 		sv->rec_off += (uint32_t)n;
 	} else {
 		n = (size_t)VFM_MIN(sv->pay_left, (uint64_t)room);
@@ -522,6 +524,7 @@ static ssize_t td_save_iov(void *opaque, struct iovec *iov, int *cnt, size_t len
 		*cnt = 0;
 		return -EOPNOTSUPP;
 	}
+	td->lent_set ^= 1;
 	while (done < len && used < *cnt && recs < LEND_RECS) {
 		if (sv->rec_off >= sv->rec_len && sv->pay_left == 0 && !save_next_record(td))
 			break;

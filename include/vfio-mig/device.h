@@ -60,9 +60,11 @@ struct vfm_device_ops {
 	/* Zero copy, for a device whose saved bytes lie in its own memory. Optional: as save,
 	 * but the next bytes of the stream (up to len in all) are described where they lie,
 	 * in iov[0] to iov[*cnt - 1] (*cnt: the room on entry, the entries used on return),
-	 * and consumed. They must stay valid and unchanged until the next callback of this
-	 * device. Returns their total (> 0), 0 as save does, -EOPNOTSUPP when the next bytes
-	 * cannot be lent now (the caller uses save instead), or a negative errno. */
+	 * and consumed. They must stay valid and unchanged until the second save_iov or
+	 * save call after this one (so that a caller may read ahead by one while it sends)
+	 * and until the next arc or reset. Returns their total (> 0), 0 as save does,
+	 * -EOPNOTSUPP when the next bytes cannot be lent now (the caller uses save
+	 * instead), or a negative errno. */
 	ssize_t (*save_iov)(void *opaque, struct iovec *iov, int *cnt, size_t len);
 	/* Zero copy for restoring. Optional: where the next restored bytes belong. Returns n
 	 * (1 to len) and sets *at to the device's memory for the next n bytes, which the

@@ -133,8 +133,8 @@ ssize_t vfm_session_write(struct vfm_session *s, const void *buf, size_t len);
 int vfm_session_write_all(struct vfm_session *s, const void *buf, size_t len);
 /* Zero-copy read: the next bytes of the stream where the device holds them, in iov[0] to
  * iov[*cnt - 1] (*cnt: the room on entry, the entries used on return), up to len in all;
- * valid until the next call on the handle. Returns as vfm_session_read(), or -EOPNOTSUPP:
- * use vfm_session_read() for these bytes. */
+ * valid until the second read after this one, and until the next state change. Returns as
+ * vfm_session_read(), or -EOPNOTSUPP: use vfm_session_read() for these bytes. */
 ssize_t vfm_session_read_iov(struct vfm_session *s, struct iovec *iov, int *cnt, size_t len);
 /* Zero-copy write: n (1 to len) and *at, the device's memory for its next n bytes (store
  * them there, then vfm_session_write_all() them from *at), or *at NULL: write those n

@@ -311,12 +311,17 @@ int vfm_recover_destination(struct vfm_handle *h)
 /* ---- the read pump: a reader thread feeding the calling thread ------------------------ */
 
 #define PUMP_SLOTS 4
+/* A device that lends its bytes keeps them valid until the call after next (device.h),
+ * so at most two of its calls are in flight: one being handed on, one read ahead. */
+#define PUMP_LENT_SLOTS 2
 /* A budgeted (pre-copy) pump also stops after this long, so that a round stays short
  * however slowly the device produces. */
 #define PUMP_ROUND_S 0.1
 
 struct pump_slot {
 	uint8_t *buf;
+	struct iovec iov[VFM_ENC_MAX_IOV]; /* the bytes: lent by the device, or in buf */
+	int cnt;
 	ssize_t len; /* > 0 data, 0 end of stream, < 0 error */
 };
 
@@ -324,8 +329,9 @@ struct pump {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct pump_slot slot[PUMP_SLOTS];
-	unsigned head, count; /* filled slots, in order */
+	unsigned head, count; /* filled slots, in order (the one being handed on counts) */
 	bool stop;	      /* the consumer gave up */
+	bool lend;	      /* the device lends its bytes (the reader's own) */
 	struct vfm_session *src;
 	size_t buf_size;
 	uint64_t budget; /* stop reading after this many bytes (0: to the end) */
@@ -339,6 +345,30 @@ static bool pump_round_over(const struct pump *p)
 	return (p->budget && p->read >= p->budget) || (p->deadline && vfm_now() > p->deadline);
 }
 
+/* One read into slot s: lent in place where the device can, else copied into its buffer. */
+static ssize_t pump_read(struct pump *p, struct pump_slot *s)
+{
+	ssize_t n;
+
+	if (p->lend) {
+		s->cnt = VFM_ENC_MAX_IOV;
+		n = vfm_session_read_iov(p->src, s->iov, &s->cnt, p->buf_size);
+		if (n != -EOPNOTSUPP)
+			return n;
+		p->lend = false;
+		/* From now on a copy: let what earlier calls lent be handed on first. */
+		pthread_mutex_lock(&p->lock);
+		while (p->count > 0 && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		pthread_mutex_unlock(&p->lock);
+	}
+	n = vfm_session_read(p->src, s->buf, p->buf_size);
+	s->iov[0].iov_base = s->buf;
+	s->iov[0].iov_len = n > 0 ? (size_t)n : 0;
+	s->cnt = 1;
+	return n;
+}
+
 static void *pump_reader(void *arg)
 {
 	struct pump *p = arg;
@@ -349,7 +379,7 @@ static void *pump_reader(void *arg)
 		ssize_t n;
 
 		pthread_mutex_lock(&p->lock);
-		while (p->count == PUMP_SLOTS && !p->stop)
+		while (p->count >= (p->lend ? PUMP_LENT_SLOTS : PUMP_SLOTS) && !p->stop)
 			pthread_cond_wait(&p->cond, &p->lock);
 		if (p->stop) {
 			pthread_mutex_unlock(&p->lock);
@@ -361,7 +391,7 @@ static void *pump_reader(void *arg)
 			n = 0;
 		} else {
 			do {
-				n = vfm_session_read(p->src, s->buf, p->buf_size);
+				n = pump_read(p, s);
 			} while (n == -EINTR || n == -EAGAIN);
 		}
 		/* ENOMSG: the temporary end in PRE_COPY; it must not appear in STOP_COPY, but
@@ -401,38 +431,6 @@ static int read_failed(struct run *r, struct vfm_session *src, int rc)
 			vfm_handle_explain(src->h, rc, why, sizeof(why)));
 }
 
-/* A device that lends its bytes in place: each piece is handed on as it is read, with no
- * copy and no thread. 1 when the device does not lend (any more): the rest is read with
- * copies. */
-static int pump_lent(struct run *r, struct pump *p, block_sink sink, void *ctx)
-{
-	struct iovec iov[VFM_ENC_MAX_IOV];
-
-	for (;;) {
-		int cnt = VFM_ENC_MAX_IOV, rc;
-		ssize_t n;
-
-		if (pump_round_over(p))
-			return 0;
-		if (p->cancel && *p->cancel)
-			return read_failed(r, p->src, -ECANCELED);
-		n = vfm_session_read_iov(p->src, iov, &cnt, p->buf_size);
-		if (n == -EINTR || n == -EAGAIN)
-			continue;
-		if (n == -EOPNOTSUPP)
-			return 1;
-		if (n == 0 || n == -ENOMSG)
-			return 0;
-		if (n < 0)
-			return read_failed(r, p->src, (int)n);
-		rc = sink(ctx, iov, cnt, (size_t)n);
-		if (rc)
-			return rc;
-		run_moved(r, (uint64_t)n);
-		p->read += (uint64_t)n;
-	}
-}
-
 int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64_t budget,
 		 block_sink sink, void *ctx)
 {
@@ -440,13 +438,11 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64
 			 .buf_size = buf_size,
 			 .budget = budget,
 			 .deadline = budget ? vfm_now() + PUMP_ROUND_S : 0,
+			 .lend = true,
 			 .cancel = r->opts->cancel};
 	pthread_t thread;
-	int rc = pump_lent(r, &p, sink, ctx);
+	int rc = 0;
 
-	if (rc != 1)
-		return rc;
-	rc = 0;
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	for (unsigned i = 0; i < PUMP_SLOTS; i++) {
@@ -474,8 +470,7 @@ int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64
 		}
 		if (s->len == 0)
 			break;
-		rc = sink(ctx, &(struct iovec){.iov_base = s->buf, .iov_len = (size_t)s->len}, 1,
-			  (size_t)s->len);
+		rc = sink(ctx, s->iov, s->cnt, (size_t)s->len);
 		if (rc)
 			break;
 		run_moved(r, (uint64_t)s->len);

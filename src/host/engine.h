@@ -59,11 +59,11 @@ int set_state_recover(struct run *r, struct vfm_handle *h, uint32_t state, uint3
 		      struct vfm_session **opened);
 
 /*
- * Reads a saving session until the (temporary) end of the stream or, with a budget, after
- * about that many bytes, and hands each block (len bytes in cnt pieces) to `sink`. A
- * device that lends its bytes in place (vfm_session_read_iov) is read and handed on in
- * turn, without a copy; any other is read on a helper thread while the calling thread
- * hands on what it read. Returns 0, or the first error.
+ * Reads a saving session on a helper thread until the (temporary) end of the stream or,
+ * with a budget, after about that many bytes, while the calling thread hands each block
+ * (len bytes in cnt pieces) to `sink`. A device that lends its bytes in place
+ * (vfm_session_read_iov) is not copied: its pieces are handed on where they lie, with
+ * one read ahead. Returns 0, or the first error.
  */
 typedef int (*block_sink)(void *ctx, const struct iovec *iov, int cnt, size_t len);
 int pump_session(struct run *r, struct vfm_session *src, size_t buf_size, uint64_t budget,
