@@ -4,6 +4,7 @@
  * vfm_vu_open() for "unix:PATH" handles.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,8 +413,11 @@ static int map_dma(struct vfm_handle *h, uint64_t size, char *err, size_t errlen
 	if (vfm_mem_fit(size, why, sizeof(why)))
 		return vfm_errf(err, errlen, -ENOMEM, "%s: %llu bytes for DMA do not fit: %s",
 				h->name, (unsigned long long)size, why);
-	fd = memfd_create("vfio-mig-dma", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, (off_t)size)) {
+	/* Sealed at its size: the server gets the fd, and a server that could shrink the
+	 * file would turn this process's accesses to the mapping into SIGBUS. */
+	fd = memfd_create("vfio-mig-dma", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, (off_t)size) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
 		rc = -errno;
 		if (fd >= 0)
 			close(fd);

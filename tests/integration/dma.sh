@@ -52,4 +52,43 @@ a=$(dma_of 'source ')
 b=$(sed -n 's/^dma checksum: \([0-9a-f]*\) .*/\1/p' "$TMP/recv.out")
 [ -n "$a" ] && [ "$a" = "$b" ] && ok "channel: no DMA write lost" || nok "channel memory '$a' vs '$b'"
 
+# The server holds the client's DMA memory (a memfd it was sent). A server that shrank
+# that file would turn the client's next access into SIGBUS: the memfd is sealed at its
+# size. Here a hostile "server" (this script, through the real server's mappings) tries
+# while a migration runs; the migration goes on unharmed.
+start_server c testdev,size=256M,seed=4,dma-rate=256M && start_server d testdev,size=256M &&
+	ok "two more servers up" || nok "servers c, d did not start"
+serve_c=$(pgrep -f "serve --socket $TMP/c.sock" | head -n 1)
+"$VFIO_MIG" migrate -q --from "unix:$TMP/c.sock,dma=16M" --to "unix:$TMP/d.sock,dma=16M" \
+	>"$TMP/seal.out" 2>"$TMP/seal.err" &
+mig=$!
+python3 - "$serve_c" >"$TMP/probe.out" 2>&1 <<'PY'
+import os, sys, time
+maps = f"/proc/{sys.argv[1]}/map_files"
+for _ in range(200):
+    for name in os.listdir(maps):
+        try:
+            if "vfio-mig-dma" not in os.readlink(os.path.join(maps, name)):
+                continue
+            fd = os.open(os.path.join(maps, name), os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            os.ftruncate(fd, 4096)
+            print("shrunk")
+        except OSError as e:
+            print("refused", e.errno)
+        sys.exit(0)
+    time.sleep(0.02)
+print("no DMA mapping in the server")
+PY
+wait $mig
+rc=$?
+grep -q "^refused 1$" "$TMP/probe.out" && ok "the server cannot shrink the client's DMA memory (EPERM)" ||
+	nok "shrinking the client's DMA memory: $(cat "$TMP/probe.out")"
+[ $rc -eq 0 ] && ok "the migration beside it succeeds" || nok "migrate exit $rc: $(tail -n 3 "$TMP/seal.err")"
+a=$(sed -n 's/^source dma checksum: \([0-9a-f]*\) .*/\1/p' "$TMP/seal.out")
+b=$(sed -n 's/^destination dma checksum: \([0-9a-f]*\) .*/\1/p' "$TMP/seal.out")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "and loses no DMA write" || nok "memory '$a' vs '$b'"
+
 done_testing
