@@ -42,32 +42,45 @@ double vfm_chan_deadline(const struct vfm_chan *ch)
 	return ms < 0 ? 0 : vfm_now() + ms / 1e3;
 }
 
-/* Waits until the fd is ready for `events`, until deadline (0: none). */
-static int chan_wait(struct vfm_chan *ch, short events, double deadline)
+int vfm_chan_wait(const struct vfm_chan *ch, short events, double deadline)
 {
 	struct pollfd p = {.fd = ch->fd, .events = events};
-	double t0 = vfm_now();
 
-	if (ch->fd < 0)
-		return vfm_errf(ch->err, sizeof(ch->err), -EBADF, "%s: not open", ch->name);
 	for (;;) {
 		int n;
 
 		if (ch->cancel && *ch->cancel)
-			return vfm_errf(ch->err, sizeof(ch->err), -ECANCELED,
-					"%s: cancelled at offset %llu", ch->name,
-					(unsigned long long)ch->pos);
+			return -ECANCELED;
 		n = poll(&p, 1, TICK_MS);
 		if (n > 0)
 			return 0;
 		if (n < 0 && errno != EINTR)
-			return vfm_errf(ch->err, sizeof(ch->err), -errno, "%s: poll: %s", ch->name,
-					strerror(errno));
+			return -errno;
 		if (deadline && vfm_now() >= deadline)
-			return vfm_errf(ch->err, sizeof(ch->err), -ETIMEDOUT,
-					"%s: the peer moved nothing for %.1f s (at offset %llu)",
-					ch->name, vfm_now() - t0, (unsigned long long)ch->pos);
+			return -ETIMEDOUT;
 	}
+}
+
+/* vfm_chan_wait, with the reason in ch->err. */
+static int chan_wait(struct vfm_chan *ch, short events, double deadline)
+{
+	double t0 = vfm_now();
+	int rc;
+
+	if (ch->fd < 0)
+		return vfm_errf(ch->err, sizeof(ch->err), -EBADF, "%s: not open", ch->name);
+	rc = vfm_chan_wait(ch, events, deadline);
+	if (rc == -ECANCELED)
+		return vfm_errf(ch->err, sizeof(ch->err), rc, "%s: cancelled at offset %llu",
+				ch->name, (unsigned long long)ch->pos);
+	if (rc == -ETIMEDOUT)
+		return vfm_errf(ch->err, sizeof(ch->err), rc,
+				"%s: the peer moved nothing for %.1f s (at offset %llu)", ch->name,
+				vfm_now() - t0, (unsigned long long)ch->pos);
+	if (rc)
+		return vfm_errf(ch->err, sizeof(ch->err), rc, "%s: poll: %s", ch->name,
+				strerror(-rc));
+	return 0;
 }
 
 /* One write that cannot block once the fd is writable: a socket without waiting, a pipe

@@ -60,11 +60,9 @@ int vfm_enc_marker(struct vfm_chan *ch, uint64_t marker)
 
 int vfm_enc_data(struct vfm_chan *ch, const void *buf, uint64_t len)
 {
-	uint8_t b[16];
+	struct iovec v = {.iov_base = (void *)buf, .iov_len = (size_t)len};
 
-	vfm_put_be64(b, VFM_MIG_FLAG_DEV_DATA_STATE);
-	vfm_put_be64(b + 8, len);
-	return vfm_chan_write2(ch, b, sizeof(b), buf, (size_t)len);
+	return vfm_enc_data_iov(ch, &v, 1, len);
 }
 
 int vfm_enc_data_iov(struct vfm_chan *ch, const struct iovec *iov, int cnt, uint64_t len)

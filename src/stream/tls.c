@@ -39,7 +39,6 @@
 #define PSK_LINE	   1024
 #define DRAIN_MS	   5000
 #define LINGER_MS	   1000
-#define TICK_MS		   100	  /* a wait sees the channel's cancel flag this often */
 #define PSK_DEFAULT_ID	   "qemu" /* QEMU's tls-creds-psk username when none is set */
 #define RECORD_HANDSHAKE   0x16
 #define ALERT_PROTOCOL_VER 70
@@ -430,29 +429,6 @@ void vfm_tls_free(struct vfm_tls *t)
 
 /* ---- connections ------------------------------------------------------------------ */
 
-/*
- * Waits until the socket is ready for `events`, in ticks that see the channel's cancel
- * flag, until deadline (0: none). 0, -ECANCELED, -ETIMEDOUT or poll's error.
- */
-static int sock_wait(const struct vfm_chan *ch, short events, double deadline)
-{
-	struct pollfd p = {.fd = ch->fd, .events = events};
-
-	for (;;) {
-		int n;
-
-		if (ch->cancel && *ch->cancel)
-			return -ECANCELED;
-		n = poll(&p, 1, TICK_MS);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (deadline && vfm_now() >= deadline)
-			return -ETIMEDOUT;
-	}
-}
-
 /* Reads and drops what the peer sends until it closes (or ms pass, or a cancel), so that
  * closing sends no reset over the refusal. */
 static void drain(const struct vfm_chan *ch, int ms)
@@ -460,7 +436,7 @@ static void drain(const struct vfm_chan *ch, int ms)
 	double end = vfm_now() + ms / 1000.0;
 	static char sink[65536];
 
-	while (!sock_wait(ch, POLLIN, end)) {
+	while (!vfm_chan_wait(ch, POLLIN, end)) {
 		ssize_t n = recv(ch->fd, sink, sizeof(sink), MSG_DONTWAIT);
 
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -532,7 +508,7 @@ static void conn_free(struct vfm_tls_conn *c)
 }
 
 /* The channel's socket goes non-blocking while it carries TLS: OpenSSL's reads and
- * writes then never block, and every wait is a poll of at most TICK_MS. */
+ * writes then never block, and every wait is vfm_chan_wait's. */
 static int conn_attach(struct vfm_chan *ch, struct vfm_tls_conn *c)
 {
 	c->fl = fcntl(ch->fd, F_GETFL);
@@ -650,8 +626,8 @@ static int conn_wait(struct vfm_chan *ch, struct vfm_tls_conn *c, int ret, doubl
 		errno = saved;
 		return conn_error(c, ret, peer_of(c));
 	}
-	rc = sock_wait(ch, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-		       deadline ? deadline : vfm_chan_deadline(ch));
+	rc = vfm_chan_wait(ch, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+			   deadline ? deadline : vfm_chan_deadline(ch));
 	return rc ? wait_failed(c, rc, handshake, vfm_now() - t0) : 0;
 }
 
@@ -717,7 +693,7 @@ static int flush(struct vfm_chan *ch, struct vfm_tls_conn *c, double deadline, b
 			snprintf(c->reason, sizeof(c->reason), "%s", strerror(-rc));
 			return rc;
 		}
-		rc = sock_wait(ch, POLLOUT, deadline ? deadline : vfm_chan_deadline(ch));
+		rc = vfm_chan_wait(ch, POLLOUT, deadline ? deadline : vfm_chan_deadline(ch));
 		if (rc)
 			return wait_failed(c, rc, handshake, vfm_now() - t0);
 	}
@@ -818,7 +794,7 @@ int vfm_tls_connect(struct vfm_chan *ch, struct vfm_tls *t, const char *host, bo
 static int peek_first(struct vfm_chan *ch, uint8_t *b, int timeout_ms, const char *peer)
 {
 	ssize_t n;
-	int rc = sock_wait(ch, POLLIN, vfm_now() + timeout_ms / 1e3);
+	int rc = vfm_chan_wait(ch, POLLIN, vfm_now() + timeout_ms / 1e3);
 
 	if (rc == -ECANCELED)
 		return vfm_errf(ch->err, sizeof(ch->err), rc,

@@ -18,6 +18,9 @@
 
 /* now + the channel's timeout (0: VFM_CHAN_TIMEOUT_MS); 0 when it has none. */
 double vfm_chan_deadline(const struct vfm_chan *ch);
+/* Waits until the fd is ready for `events`, in ticks that see the channel's cancel flag,
+ * until deadline (0: none). 0, -ECANCELED, -ETIMEDOUT or poll's error; no text. */
+int vfm_chan_wait(const struct vfm_chan *ch, short events, double deadline);
 /* Bytes read (> 0), 0 at the end of the stream, or a negative errno (reason:
  * vfm_tls_reason). A deferred handshake runs first. deadline 0: each wait for the peer
  * may last the channel's timeout. */
